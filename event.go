@@ -1,0 +1,347 @@
+package cairn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on event fields.
+const (
+	// MaxIDBytes is the longest userId or sessionId accepted, after trimming.
+	MaxIDBytes = 256
+	// MaxEventIDLen is the longest client-supplied eventId accepted.
+	MaxEventIDLen = 128
+)
+
+// DefaultEventTypes are the event types the seed service accepts.
+var DefaultEventTypes = []string{
+	"session_start", "page_view", "search", "purchase", "add_to_cart",
+	"remove_from_cart", "button_click", "form_submit", "video_play", "video_pause",
+}
+
+// Event is one user-tracking event, as stored and as returned in journeys.
+// Times have millisecond precision and are in UTC.
+type Event struct {
+	EventID    string          `json:"eventId"`
+	UserID     string          `json:"userId"`
+	SessionID  string          `json:"sessionId"`
+	Type       string          `json:"type"`
+	Payload    json.RawMessage `json:"payload"`
+	OccurredAt time.Time       `json:"-"`
+	ReceivedAt time.Time       `json:"-"`
+}
+
+// MarshalJSON encodes the event in the seed's journey shape, with ISO 8601
+// timestamps in UTC with millisecond precision.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, 160+len(e.Payload))), nil
+}
+
+// AppendJSON appends the JSON encoding of e to b and returns the result.
+func (e Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"eventId":`...)
+	b = appendJSONString(b, e.EventID)
+	b = append(b, `,"userId":`...)
+	b = appendJSONString(b, e.UserID)
+	b = append(b, `,"sessionId":`...)
+	b = appendJSONString(b, e.SessionID)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"payload":`...)
+	if len(e.Payload) == 0 {
+		b = append(b, "{}"...)
+	} else {
+		b = append(b, e.Payload...)
+	}
+	b = append(b, `,"occurredAt":"`...)
+	b = AppendTime(b, e.OccurredAt)
+	b = append(b, `","receivedAt":"`...)
+	b = AppendTime(b, e.ReceivedAt)
+	b = append(b, `"}`...)
+	return b
+}
+
+// UnmarshalJSON decodes an event in the journey shape (the inverse of
+// MarshalJSON). It does not validate; use DecodeEvent for client input.
+func (e *Event) UnmarshalJSON(data []byte) error {
+	var w struct {
+		EventID    string          `json:"eventId"`
+		UserID     string          `json:"userId"`
+		SessionID  string          `json:"sessionId"`
+		Type       string          `json:"type"`
+		Payload    json.RawMessage `json:"payload"`
+		OccurredAt time.Time       `json:"occurredAt"`
+		ReceivedAt time.Time       `json:"receivedAt"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*e = Event{EventID: w.EventID, UserID: w.UserID, SessionID: w.SessionID, Type: w.Type,
+		Payload: w.Payload, OccurredAt: w.OccurredAt.UTC(), ReceivedAt: w.ReceivedAt.UTC()}
+	return nil
+}
+
+// TimeLayout is the layout of every timestamp Cairn writes: ISO 8601 in UTC
+// with exactly three fraction digits, as JavaScript's Date.toISOString.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// AppendTime appends t in TimeLayout (UTC) to b.
+func AppendTime(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, TimeLayout)
+}
+
+// FormatTime formats t in TimeLayout (UTC).
+func FormatTime(t time.Time) string { return string(AppendTime(nil, t)) }
+
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// EventRules are the validation settings for incoming events.
+type EventRules struct {
+	// Types is the set of accepted event types.
+	Types map[string]bool
+	// MaxFuture is how far ahead of the server clock occurredAt may be.
+	MaxFuture time.Duration
+}
+
+// NewEventRules returns rules accepting the given types (DefaultEventTypes if
+// empty) and occurredAt up to maxFuture ahead of the clock.
+func NewEventRules(types []string, maxFuture time.Duration) EventRules {
+	if len(types) == 0 {
+		types = DefaultEventTypes
+	}
+	m := make(map[string]bool, len(types))
+	for _, t := range types {
+		m[t] = true
+	}
+	return EventRules{Types: m, MaxFuture: maxFuture}
+}
+
+// rawEvent is the wire form of an incoming event; fields stay raw so each can
+// be checked for its JSON type and reported precisely.
+type rawEvent struct {
+	EventID    json.RawMessage `json:"eventId"`
+	UserID     json.RawMessage `json:"userId"`
+	SessionID  json.RawMessage `json:"sessionId"`
+	Type       json.RawMessage `json:"type"`
+	Payload    json.RawMessage `json:"payload"`
+	OccurredAt json.RawMessage `json:"occurredAt"`
+}
+
+// DecodeEvent decodes and validates one event object from client input. It
+// normalizes the event (trimmed ids, UTC millisecond times, default payload
+// and occurredAt, receivedAt = now) and leaves EventID empty when the client
+// sent none. Problems are returned as FieldErrors carrying index; unknown
+// top-level fields are ignored. DecodeEvent never panics on any input.
+func DecodeEvent(data []byte, index int, now time.Time, rules EventRules) (Event, []FieldError) {
+	var errs []FieldError
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Index: index, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		fail("", "event must be a JSON object")
+		return Event{}, errs
+	}
+	var raw rawEvent
+	if err := json.Unmarshal(data, &raw); err != nil {
+		fail("", "malformed JSON: %v", err)
+		return Event{}, errs
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	ev := Event{ReceivedAt: now}
+
+	ev.UserID = requiredID(raw.UserID, "userId", fail)
+	ev.SessionID = requiredID(raw.SessionID, "sessionId", fail)
+
+	if s, ok := jsonString(raw.Type); !ok || isNull(raw.Type) {
+		if len(raw.Type) == 0 || isNull(raw.Type) {
+			fail("type", "is required")
+		} else {
+			fail("type", "must be a string")
+		}
+	} else if !rules.Types[s] {
+		fail("type", "unknown event type %q", truncate(s, 64))
+	} else {
+		ev.Type = s
+	}
+
+	switch {
+	case len(raw.Payload) == 0 || isNull(raw.Payload):
+		ev.Payload = json.RawMessage("{}")
+	case raw.Payload[0] != '{':
+		fail("payload", "must be a JSON object")
+	default:
+		ev.Payload = compactJSON(raw.Payload)
+	}
+
+	switch {
+	case len(raw.OccurredAt) == 0 || isNull(raw.OccurredAt):
+		ev.OccurredAt = now
+	default:
+		t, msg := parseOccurredAt(raw.OccurredAt)
+		if msg != "" {
+			fail("occurredAt", "%s", msg)
+		} else if t.After(now.Add(rules.MaxFuture)) {
+			fail("occurredAt", "is more than %s in the future", rules.MaxFuture)
+		} else {
+			ev.OccurredAt = t
+		}
+	}
+
+	if len(raw.EventID) != 0 && !isNull(raw.EventID) {
+		s, ok := jsonString(raw.EventID)
+		if !ok {
+			fail("eventId", "must be a string")
+		} else if err := ValidateEventID(s); err != "" {
+			fail("eventId", "%s", err)
+		} else {
+			ev.EventID = s
+		}
+	}
+	if errs != nil {
+		return Event{}, errs
+	}
+	return ev, nil
+}
+
+// ValidateEventID returns "" if id is a valid eventId (1–128 characters of
+// [A-Za-z0-9._:-]) and a description of the problem otherwise.
+func ValidateEventID(id string) string {
+	if id == "" {
+		return "must not be empty"
+	}
+	if len(id) > MaxEventIDLen {
+		return fmt.Sprintf("must be at most %d characters", MaxEventIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return "may contain only letters, digits and . _ : -"
+		}
+	}
+	return ""
+}
+
+func requiredID(raw json.RawMessage, field string, fail func(field, format string, args ...any)) string {
+	if len(raw) == 0 || isNull(raw) {
+		fail(field, "is required")
+		return ""
+	}
+	s, ok := jsonString(raw)
+	if !ok {
+		fail(field, "must be a string")
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		fail(field, "must not be empty")
+	case len(s) > MaxIDBytes:
+		fail(field, "must be at most %d bytes", MaxIDBytes)
+	case !utf8.ValidString(s):
+		fail(field, "must be valid UTF-8")
+	default:
+		return s
+	}
+	return ""
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// jsonString decodes raw as a JSON string.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	// Fast path: no escapes.
+	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if err := json.Compact(&buf, raw); err != nil {
+		return append(json.RawMessage(nil), raw...)
+	}
+	return buf.Bytes()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Earliest and latest occurredAt Cairn stores.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+)
+
+// parseOccurredAt parses an ISO 8601 string or epoch milliseconds.
+func parseOccurredAt(raw json.RawMessage) (time.Time, string) {
+	var t time.Time
+	if raw[0] == '"' {
+		s, ok := jsonString(raw)
+		if !ok {
+			return time.Time{}, "must be an ISO 8601 date string or epoch milliseconds"
+		}
+		var err error
+		t, err = ParseTime(s)
+		if err != nil {
+			return time.Time{}, fmt.Sprintf("invalid date %q: use ISO 8601 (e.g. 2025-12-15T10:30:00Z) or epoch milliseconds", truncate(s, 64))
+		}
+	} else {
+		var f json.Number
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return time.Time{}, "must be an ISO 8601 date string or epoch milliseconds"
+		}
+		ms, err := f.Int64()
+		if err != nil {
+			return time.Time{}, "epoch milliseconds must be an integer"
+		}
+		if ms < 0 || ms > maxTime.UnixMilli() {
+			return time.Time{}, "epoch milliseconds out of range"
+		}
+		t = time.UnixMilli(ms).UTC()
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, "must be between 1970 and 9999"
+	}
+	return t, ""
+}
+
+// ParseTime parses an ISO 8601 timestamp: RFC 3339 with or without fraction,
+// a local date-time without zone (taken as UTC), or a bare date (midnight
+// UTC). The result is UTC, truncated to milliseconds.
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Truncate(time.Millisecond), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not an ISO 8601 timestamp: %q", s)
+}

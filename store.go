@@ -1,0 +1,105 @@
+package cairn
+
+import (
+	"context"
+	"time"
+)
+
+// EventStore is where events end up: the embedded store or MongoDB. Every
+// implementation must pass the conformance suite in package storetest.
+type EventStore interface {
+	// InsertEvents stores events idempotently, keyed by EventID: an event
+	// whose id is already stored (earlier, or earlier in the same slice) is
+	// skipped and counted as a duplicate. Events the store refuses
+	// permanently (they can never be stored) are listed in the result's
+	// Rejected and the rest are stored. Any returned error means the call
+	// may be retried with the same events: EUNAVAILABLE when the store
+	// cannot be reached, EINTERNAL otherwise.
+	InsertEvents(ctx context.Context, events []Event) (InsertResult, error)
+
+	// Journey returns a page of the user's events, newest first
+	// (occurredAt descending, then eventId descending). An unknown user has
+	// an empty page. Returns EINVALID for a bad query and EUNAVAILABLE when
+	// the store cannot be reached.
+	Journey(ctx context.Context, q JourneyQuery) (*JourneyPage, error)
+
+	// CountEvents returns the number of stored events. Returns EUNAVAILABLE
+	// when the store cannot be reached.
+	CountEvents(ctx context.Context) (int64, error)
+
+	// ExportEvents calls fn for every stored event of userID (every event
+	// when userID is empty) until fn returns an error, which it returns.
+	ExportEvents(ctx context.Context, userID string, fn func(*Event) error) error
+
+	// Ping reports whether the store is reachable: nil, or EUNAVAILABLE.
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// InsertResult reports the outcome of EventStore.InsertEvents.
+type InsertResult struct {
+	// Inserted counts events newly stored.
+	Inserted int
+	// Duplicates counts events skipped because their eventId was stored.
+	Duplicates int
+	// Rejected lists events the store refused permanently.
+	Rejected []RejectedEvent
+}
+
+// RejectedEvent is an event a store can never accept, with the reason.
+type RejectedEvent struct {
+	Event  Event
+	Reason string
+}
+
+// Ingester accepts validated events durably: when Ingest returns nil, the
+// events are on disk and will reach the EventStore even across a crash.
+type Ingester interface {
+	// Ingest assigns an EventID to each event that has none, then appends the
+	// events to the spool and waits for them to be synced. Returns
+	// EUNAVAILABLE (with nothing accepted) when the backlog is full or the
+	// spool cannot be written.
+	Ingest(ctx context.Context, events []Event) error
+
+	// Stats returns a snapshot of the pipeline's counters.
+	Stats() IngestStats
+}
+
+// IngestStats is a snapshot of the ingest pipeline.
+type IngestStats struct {
+	// Backlog is the number of events accepted but not yet in the store.
+	Backlog int64
+	// BacklogBytes is the spool bytes those events take.
+	BacklogBytes int64
+	// FlushSize is the batch size that triggers a flush.
+	FlushSize int
+	// FlushInterval is the longest an event waits before a flush.
+	FlushInterval time.Duration
+	// MaxBacklog is the backlog above which ingest is refused.
+	MaxBacklog int64
+	// Flushing reports whether a store write is in progress.
+	Flushing bool
+	// Accepted counts events acknowledged since start.
+	Accepted int64
+	// Stored counts events newly written to the store since start.
+	Stored int64
+	// Duplicates counts events the store already had.
+	Duplicates int64
+	// DeadLettered counts events the store refused permanently.
+	DeadLettered int64
+	// Flushes counts successful store writes.
+	Flushes int64
+	// FlushFailures counts failed store writes (each retried).
+	FlushFailures int64
+	// LastFlushDuration is how long the last successful flush took.
+	LastFlushDuration time.Duration
+	// LastFlushAt is when the last successful flush finished.
+	LastFlushAt time.Time
+	// SpoolBytes and SpoolSegments describe the spool on disk.
+	SpoolBytes    int64
+	SpoolSegments int
+	// SpoolError is the spool's write failure, if any.
+	SpoolError string
+}
