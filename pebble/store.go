@@ -1,0 +1,350 @@
+// Package pebble is Cairn's embedded event store, built on CockroachDB's
+// Pebble LSM engine. It is the zero-setup default: everything lives in one
+// directory (CAIRN_DATA_DIR/store).
+//
+// # On-disk layout
+//
+// All keys start with a one-byte prefix naming their kind:
+//
+//	'u' uvarint(len(userId)) userId  bigendian(^occurredAtMs)  desc(eventId)  → binary event (cairn.Event.AppendBinary)
+//	'e' eventId                                                             → the 'u' key of that event (dedup index)
+//	'm' "count"                                                             → bigendian(uint64) number of stored events
+//	'A' …                                                                   → accounts and sessions (auth.go)
+//
+// desc(id) is every byte of id complemented, then 0xFF, so that ascending key
+// order is eventId descending (eventIds never contain 0x00). A user's events
+// therefore lie in one contiguous key range, newest first, ties broken by
+// eventId descending — a journey page is a single forward range scan. The
+// length prefix keeps users that are prefixes of each other apart. Bloom
+// filters on every level make the dedup lookups of new eventIds cheap.
+//
+// Every write batch is committed with pebble.Sync, so a successful
+// InsertEvents is durable; the spool is trimmed only after that.
+//
+// To look inside without Go, use `cairn export` (JSON lines).
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+const (
+	prefixUser  = 'u'
+	prefixEvent = 'e'
+	prefixMeta  = 'm'
+)
+
+var countKey = []byte{prefixMeta, 'c', 'o', 'u', 'n', 't'}
+
+// Store is an EventStore backed by a Pebble database.
+type Store struct {
+	db  *pebble.DB
+	log *slog.Logger
+
+	writeMu sync.Mutex // serializes InsertEvents: dedup check + write must be atomic
+	count   atomic.Int64
+	closed  atomic.Bool
+}
+
+var _ cairn.EventStore = (*Store)(nil)
+
+// Options configure the store.
+type Options struct {
+	// CacheSize is the block cache size in bytes (default 64 MiB).
+	CacheSize int64
+	// Logger receives Pebble's log messages.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 64 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                32 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
+		Logger:                      pebbleLogger{opts.Logger},
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: opts.Logger}
+	v, closer, err := db.Get(countKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		db.Close()
+		return nil, fmt.Errorf("read event count: %w", err)
+	default:
+		if len(v) == 8 {
+			s.count.Store(int64(binary.BigEndian.Uint64(v)))
+		}
+		closer.Close()
+	}
+	return s, nil
+}
+
+// userPrefix returns the key prefix of all of userID's events.
+func userPrefix(b []byte, userID string) []byte {
+	b = append(b, prefixUser)
+	b = binary.AppendUvarint(b, uint64(len(userID)))
+	return append(b, userID...)
+}
+
+func appendTimeKey(b []byte, ms int64) []byte {
+	return binary.BigEndian.AppendUint64(b, ^uint64(ms))
+}
+
+func appendDescID(b []byte, id string) []byte {
+	for i := 0; i < len(id); i++ {
+		b = append(b, ^id[i])
+	}
+	return append(b, 0xFF)
+}
+
+// eventKey returns the journey key of e.
+func eventKey(b []byte, e *cairn.Event) []byte {
+	b = userPrefix(b, e.UserID)
+	b = appendTimeKey(b, e.OccurredAt.UnixMilli())
+	return appendDescID(b, e.EventID)
+}
+
+func idKey(b []byte, id string) []byte {
+	b = append(b, prefixEvent)
+	return append(b, id...)
+}
+
+// prefixEnd returns the smallest key greater than every key starting with p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return cairn.Errorf(cairn.EUNAVAILABLE, "store is closed")
+	}
+	return nil
+}
+
+// InsertEvents stores events idempotently by EventID. See cairn.EventStore.
+func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.InsertResult, error) {
+	var res cairn.InsertResult
+	if err := s.checkOpen(); err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	batch := s.db.NewBatchWithSize(len(events) * 600)
+	defer batch.Close()
+	seen := make(map[string]struct{}, len(events))
+	var kbuf, vbuf, ibuf []byte
+	for i := range events {
+		e := &events[i]
+		if e.EventID == "" {
+			res.Rejected = append(res.Rejected, cairn.RejectedEvent{Event: *e, Reason: "missing eventId"})
+			continue
+		}
+		if _, dup := seen[e.EventID]; dup {
+			res.Duplicates++
+			continue
+		}
+		seen[e.EventID] = struct{}{}
+		ibuf = idKey(ibuf[:0], e.EventID)
+		_, closer, err := s.db.Get(ibuf)
+		if err == nil {
+			closer.Close()
+			res.Duplicates++
+			continue
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return cairn.InsertResult{}, fmt.Errorf("dedup lookup: %w", err)
+		}
+		kbuf = eventKey(kbuf[:0], e)
+		vbuf = e.AppendBinary(vbuf[:0])
+		if err := batch.Set(kbuf, vbuf, nil); err != nil {
+			return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
+		}
+		if err := batch.Set(ibuf, kbuf, nil); err != nil {
+			return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
+		}
+		res.Inserted++
+	}
+	if res.Inserted == 0 {
+		return res, nil
+	}
+	newCount := s.count.Load() + int64(res.Inserted)
+	if err := batch.Set(countKey, binary.BigEndian.AppendUint64(nil, uint64(newCount)), nil); err != nil {
+		return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return cairn.InsertResult{}, fmt.Errorf("commit events: %w", err)
+	}
+	s.count.Store(newCount)
+	return res, nil
+}
+
+// Journey returns a page of a user's events, newest first. See cairn.EventStore.
+func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.JourneyPage, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 || q.Limit > cairn.MaxJourneyLimit {
+		return nil, cairn.Errorf(cairn.EINVALID, "limit must be between 1 and %d", cairn.MaxJourneyLimit)
+	}
+	prefix := userPrefix(nil, q.UserID)
+	lower := prefix
+	if !q.To.IsZero() {
+		lower = appendTimeKey(bytes.Clone(prefix), q.To.UnixMilli())
+	}
+	if q.After != nil {
+		after := appendDescID(appendTimeKey(bytes.Clone(prefix), q.After.OccurredAt.UnixMilli()), q.After.EventID)
+		after = append(after, 0x00)
+		if bytes.Compare(after, lower) > 0 {
+			lower = after
+		}
+	}
+	upper := prefixEnd(prefix)
+	if !q.From.IsZero() && q.From.UnixMilli() > 0 {
+		upper = appendTimeKey(bytes.Clone(prefix), q.From.UnixMilli()-1)
+	}
+	page := &cairn.JourneyPage{Events: []cairn.Event{}}
+	if bytes.Compare(lower, upper) >= 0 {
+		return page, nil
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("journey iterator: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if len(page.Events) == q.Limit {
+			last := &page.Events[len(page.Events)-1]
+			page.Next = &cairn.Cursor{OccurredAt: last.OccurredAt, EventID: last.EventID}
+			break
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("journey read: %w", err)
+		}
+		var e cairn.Event
+		if _, err := e.DecodeBinary(v); err != nil {
+			return nil, fmt.Errorf("decode event at %q: %w", it.Key(), err)
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("journey scan: %w", err)
+	}
+	return page, nil
+}
+
+// CountEvents returns the number of stored events.
+func (s *Store) CountEvents(ctx context.Context) (int64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	return s.count.Load(), nil
+}
+
+// ExportEvents calls fn for every event of userID (all users if empty), in
+// key order: by user, newest first.
+func (s *Store) ExportEvents(ctx context.Context, userID string, fn func(*cairn.Event) error) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	var lower []byte
+	if userID == "" {
+		lower = []byte{prefixUser}
+	} else {
+		lower = userPrefix(nil, userID)
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return fmt.Errorf("export iterator: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("export read: %w", err)
+		}
+		var e cairn.Event
+		if _, err := e.DecodeBinary(v); err != nil {
+			return fmt.Errorf("decode event at %q: %w", it.Key(), err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// Ping reports whether the store is open.
+func (s *Store) Ping(ctx context.Context) error { return s.checkOpen() }
+
+// Close flushes and closes the database.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close pebble store: %w", err)
+	}
+	return nil
+}
+
+// pebbleLogger adapts slog to Pebble's Logger.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,44 @@
+// Package wal is Cairn's write-ahead spool: the local, fsynced log that makes
+// "202 Accepted" mean durable.
+//
+// # Why hand-written
+//
+// The spool is Cairn's core guarantee, so it is written here rather than
+// taken from a library: Prometheus's wlog skips per-write fsync and accepts
+// losing the tail, and general-purpose embedded databases add a second copy
+// and their own write path. This package does exactly one thing — append
+// records, fsync them in groups, and hand them back in order — and can be
+// reasoned about in full.
+//
+// # On-disk format
+//
+// A spool is a directory of numbered segment files, "00000001.seg",
+// "00000002.seg", …, written strictly in order. Every segment starts with an
+// 8-byte header:
+//
+//	magic "CRNWAL" (6 bytes) | version (2 bytes, big endian, = 1)
+//
+// followed by records, each framed as
+//
+//	length (uint32 LE) | CRC-32C of data (uint32 LE) | data (length bytes)
+//
+// A record never spans two segments, so a torn write can only damage the
+// tail of the newest segment. Lengths are 1..MaxRecordSize; a zero length
+// (the zero-fill a crash can leave) is treated as the end of valid data.
+//
+// # Durability
+//
+// Append returns only after the record's bytes are fdatasync'ed. Appends that
+// arrive while a sync is in progress are written and synced together by the
+// next one (group commit, as etcd does), so concurrent requests share fsyncs.
+// New segments are created under a temporary name, synced, renamed, and the
+// directory synced; removals sync the directory too.
+//
+// # Recovery
+//
+// Open scans the newest segment and truncates it after its last valid record
+// (a torn tail from a crash), logging what it cut; this never prevents
+// start-up. Then it starts a fresh segment, so older segments are immutable.
+// A Reader returns a *CorruptionError for damage found in an older segment;
+// the caller decides whether to skip the rest of that segment.
+package wal

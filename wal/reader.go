@@ -1,0 +1,187 @@
+package wal
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+)
+
+// segmentReader decodes the records of one segment.
+type segmentReader struct {
+	r     *bufio.Reader
+	seg   int
+	off   int64 // offset of the next unread byte
+	limit int64 // stop (io.EOF) at this offset; < 0 for no limit
+}
+
+func newSegmentReader(r *bufio.Reader, seg int) *segmentReader {
+	return &segmentReader{r: r, seg: seg, limit: -1}
+}
+
+func (s *segmentReader) corrupt(format string, args ...any) error {
+	return &CorruptionError{Segment: s.seg, Offset: s.off, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (s *segmentReader) readHeader() error {
+	var h [headerSize]byte
+	if _, err := io.ReadFull(s.r, h[:]); err != nil {
+		return s.corrupt("short segment header: %v", err)
+	}
+	if string(h[:6]) != magic {
+		return s.corrupt("bad magic %q", h[:6])
+	}
+	if v := binary.BigEndian.Uint16(h[6:]); v != version {
+		return s.corrupt("unsupported version %d", v)
+	}
+	s.off = headerSize
+	return nil
+}
+
+// next returns the next record, reusing buf. It returns io.EOF at a clean end
+// (end of file or the limit) and a *CorruptionError for damaged data.
+func (s *segmentReader) next(buf []byte) ([]byte, error) {
+	if s.limit >= 0 && s.off >= s.limit {
+		return nil, io.EOF
+	}
+	var frame [frameSize]byte
+	n, err := io.ReadFull(s.r, frame[:])
+	if err == io.EOF {
+		return nil, io.EOF
+	} else if err != nil {
+		return nil, s.corrupt("torn record header (%d of %d bytes)", n, frameSize)
+	}
+	length := binary.LittleEndian.Uint32(frame[0:])
+	sum := binary.LittleEndian.Uint32(frame[4:])
+	if length == 0 {
+		return nil, s.corrupt("zero record length")
+	}
+	if length > MaxRecordSize {
+		return nil, s.corrupt("record length %d exceeds limit", length)
+	}
+	if cap(buf) < int(length) {
+		buf = make([]byte, length)
+	}
+	buf = buf[:length]
+	if n, err := io.ReadFull(s.r, buf); err != nil {
+		return nil, s.corrupt("torn record (%d of %d bytes)", n, length)
+	}
+	if crc32.Checksum(buf, castagnoli) != sum {
+		return nil, s.corrupt("checksum mismatch")
+	}
+	s.off += frameSize + int64(length)
+	return buf, nil
+}
+
+// Reader returns the spool's records in order, from a starting position up
+// to the last synced record. It is not safe for concurrent use.
+type Reader struct {
+	w   *WAL
+	pos Position
+	f   *os.File
+	sr  *segmentReader
+	buf []byte
+}
+
+// NewReader returns a Reader starting at pos. A position before the oldest
+// segment, or with an offset inside a segment header, starts at the first
+// record of that segment.
+func (w *WAL) NewReader(pos Position) *Reader {
+	if first := w.First(); pos.Segment < first {
+		pos = Position{Segment: first}
+	}
+	return &Reader{w: w, pos: pos}
+}
+
+// Position returns the position after the last record returned.
+func (r *Reader) Position() Position { return r.pos }
+
+// Next returns the next synced record and the position just past it. The
+// record's bytes are valid until the next call. It returns io.EOF when every
+// synced record has been read (more may come: wait on WAL.Synced's channel),
+// and a *CorruptionError for damaged data in a sealed segment; call
+// SkipSegment to move past it.
+func (r *Reader) Next() ([]byte, Position, error) {
+	for {
+		synced, _ := r.w.Synced()
+		if !r.pos.Less(synced) {
+			return nil, r.pos, io.EOF
+		}
+		if r.f == nil {
+			if err := r.open(); err != nil {
+				return nil, r.pos, err
+			}
+		}
+		if r.pos.Segment == synced.Segment {
+			r.sr.limit = synced.Offset
+		} else {
+			r.sr.limit = -1
+		}
+		rec, err := r.sr.next(r.buf)
+		if err == io.EOF {
+			if r.pos.Segment < synced.Segment {
+				r.advance(r.pos.Segment + 1)
+				continue
+			}
+			return nil, r.pos, io.EOF
+		}
+		if err != nil {
+			return nil, r.pos, err
+		}
+		r.buf = rec
+		r.pos.Offset = r.sr.off
+		return rec, r.pos, nil
+	}
+}
+
+// open opens the reader's current segment and seeks to its position. A
+// missing segment is reported as corruption; SkipSegment moves past it.
+func (r *Reader) open() error {
+	f, err := os.Open(r.w.segPath(r.pos.Segment))
+	if errors.Is(err, os.ErrNotExist) {
+		return &CorruptionError{Segment: r.pos.Segment, Offset: 0, Reason: "segment missing"}
+	} else if err != nil {
+		return fmt.Errorf("open segment %d: %w", r.pos.Segment, err)
+	}
+	sr := newSegmentReader(bufio.NewReaderSize(f, 256<<10), r.pos.Segment)
+	if err := sr.readHeader(); err != nil {
+		f.Close()
+		return err
+	}
+	if r.pos.Offset > headerSize {
+		if _, err := f.Seek(r.pos.Offset, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("seek segment %d: %w", r.pos.Segment, err)
+		}
+		sr.r.Reset(f)
+		sr.off = r.pos.Offset
+	}
+	r.pos.Offset = sr.off
+	r.f, r.sr = f, sr
+	return nil
+}
+
+func (r *Reader) advance(seg int) {
+	if r.f != nil {
+		r.f.Close()
+		r.f, r.sr = nil, nil
+	}
+	r.pos = Position{Segment: seg}
+}
+
+// SkipSegment abandons the rest of the current segment (after a
+// *CorruptionError) and continues with the next one.
+func (r *Reader) SkipSegment() { r.advance(r.pos.Segment + 1) }
+
+// Close releases the reader's open file.
+func (r *Reader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f, r.sr = nil, nil
+	return err
+}

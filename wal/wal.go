@@ -1,0 +1,576 @@
+package wal
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	headerSize    = 8
+	frameSize     = 8
+	segmentSuffix = ".seg"
+	magic         = "CRNWAL"
+	version       = 1
+	// MaxRecordSize is the largest record Append accepts.
+	MaxRecordSize = 32 << 20
+	// DefaultSegmentSize is the size at which a new segment is started.
+	DefaultSegmentSize = 64 << 20
+	// maxGroupBytes bounds how much one group commit writes.
+	maxGroupBytes = 16 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Errors returned by the spool.
+var (
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("wal: closed")
+	// ErrTooLarge is returned for a record over MaxRecordSize.
+	ErrTooLarge = errors.New("wal: record too large")
+)
+
+// CorruptionError reports damaged data at a position in a segment.
+type CorruptionError struct {
+	Segment int
+	Offset  int64
+	Reason  string
+}
+
+// Error implements error.
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("wal: corrupt segment %d at offset %d: %s", e.Segment, e.Offset, e.Reason)
+}
+
+// Position is a place in the spool: a segment and a byte offset in it.
+type Position struct {
+	Segment int
+	Offset  int64
+}
+
+// Less reports whether p comes before q.
+func (p Position) Less(q Position) bool {
+	return p.Segment < q.Segment || p.Segment == q.Segment && p.Offset < q.Offset
+}
+
+// String formats p as "segment:offset".
+func (p Position) String() string { return fmt.Sprintf("%d:%d", p.Segment, p.Offset) }
+
+// Options configure a WAL.
+type Options struct {
+	// SegmentSize is the size after which a new segment is started
+	// (DefaultSegmentSize if zero).
+	SegmentSize int64
+	// Logger receives repair and failure messages.
+	Logger *slog.Logger
+	// OnSync, if set, is called after every group commit with its duration,
+	// record count and byte count.
+	OnSync func(d time.Duration, records, bytes int)
+}
+
+type appendReq struct {
+	data []byte
+	done chan appendResult
+}
+
+type appendResult struct {
+	pos Position
+	err error
+}
+
+// WAL is an append-only, segmented, fsynced log of records.
+type WAL struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	reqs    chan *appendReq
+	quit    chan struct{}
+	stopped chan struct{}
+
+	// Owned by the writer goroutine.
+	f    *os.File
+	bw   *bufio.Writer
+	seg  int
+	size int64
+
+	mu       sync.Mutex
+	synced   Position      // end of the last synced record
+	notify   chan struct{} // closed and replaced after every sync
+	first    int           // oldest segment on disk
+	segBytes map[int]int64 // size of each segment on disk
+	failed   error         // set when the spool can no longer be written
+	closed   bool
+}
+
+// Open opens (creating if needed) the spool in dir, repairs a torn tail in
+// its newest segment, and starts a new segment for appends.
+func Open(dir string, opts Options) (*WAL, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create spool dir: %w", err)
+	}
+	w := &WAL{
+		dir: dir, opts: opts, log: opts.Logger,
+		reqs: make(chan *appendReq, 4096), quit: make(chan struct{}), stopped: make(chan struct{}),
+		notify: make(chan struct{}), segBytes: map[int]int64{},
+	}
+	if err := removeTemps(dir); err != nil {
+		return nil, err
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range segs {
+		fi, err := os.Stat(w.segPath(s))
+		if err != nil {
+			return nil, fmt.Errorf("stat segment %d: %w", s, err)
+		}
+		w.segBytes[s] = fi.Size()
+	}
+	next := 1
+	if len(segs) > 0 {
+		last := segs[len(segs)-1]
+		if err := w.repair(last); err != nil {
+			return nil, err
+		}
+		next = last + 1
+		w.first = segs[0]
+	} else {
+		w.first = next
+	}
+	if err := w.createSegment(next); err != nil {
+		return nil, err
+	}
+	w.synced = Position{Segment: next, Offset: headerSize}
+	go w.run()
+	return w, nil
+}
+
+// Dir returns the spool's directory.
+func (w *WAL) Dir() string { return w.dir }
+
+func (w *WAL) segPath(n int) string {
+	return filepath.Join(w.dir, fmt.Sprintf("%08d%s", n, segmentSuffix))
+}
+
+// listSegments returns the segment numbers in dir, ascending.
+func listSegments(dir string) ([]int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read spool dir: %w", err)
+	}
+	var segs []int
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, segmentSuffix) {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(name, segmentSuffix))
+		if err != nil || n <= 0 {
+			continue
+		}
+		segs = append(segs, n)
+	}
+	slices.Sort(segs)
+	return segs, nil
+}
+
+func removeTemps(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read spool dir: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove temp file: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// repair truncates segment n after its last valid record.
+func (w *WAL) repair(n int) error {
+	path := w.segPath(n)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open segment %d for repair: %w", n, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat segment %d: %w", n, err)
+	}
+	valid, cerr := scanValid(f, n)
+	if cerr == nil {
+		return nil
+	}
+	w.log.Warn("spool: truncating torn tail", "segment", n, "offset", valid,
+		"discarded_bytes", fi.Size()-valid, "reason", cerr.Reason)
+	if valid < headerSize {
+		// Not even a header survived: rewrite one so the segment stays readable.
+		if err := f.Truncate(0); err != nil {
+			return fmt.Errorf("truncate segment %d: %w", n, err)
+		}
+		if _, err := f.WriteAt(segmentHeader(), 0); err != nil {
+			return fmt.Errorf("rewrite header of segment %d: %w", n, err)
+		}
+		valid = headerSize
+	} else if err := f.Truncate(valid); err != nil {
+		return fmt.Errorf("truncate segment %d: %w", n, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %d: %w", n, err)
+	}
+	w.segBytes[n] = valid
+	return nil
+}
+
+// scanValid reads a whole segment and returns the offset after its last valid
+// record and the first corruption found (nil if the segment is clean).
+func scanValid(f *os.File, seg int) (int64, *CorruptionError) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, &CorruptionError{Segment: seg, Reason: err.Error()}
+	}
+	r := newSegmentReader(bufio.NewReaderSize(f, 1<<20), seg)
+	if err := r.readHeader(); err != nil {
+		return 0, asCorruption(err, seg, 0)
+	}
+	for {
+		_, err := r.next(nil)
+		if err == io.EOF {
+			return r.off, nil
+		}
+		if err != nil {
+			return r.off, asCorruption(err, seg, r.off)
+		}
+	}
+}
+
+func asCorruption(err error, seg int, off int64) *CorruptionError {
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &CorruptionError{Segment: seg, Offset: off, Reason: err.Error()}
+}
+
+func segmentHeader() []byte {
+	h := make([]byte, headerSize)
+	copy(h, magic)
+	binary.BigEndian.PutUint16(h[6:], version)
+	return h
+}
+
+// createSegment creates segment n atomically and makes it the active one.
+func (w *WAL) createSegment(n int) error {
+	tmp := w.segPath(n) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("create segment %d: %w", n, err)
+	}
+	if _, err := f.Write(segmentHeader()); err != nil {
+		f.Close()
+		return fmt.Errorf("write header of segment %d: %w", n, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync segment %d: %w", n, err)
+	}
+	if err := os.Rename(tmp, w.segPath(n)); err != nil {
+		f.Close()
+		return fmt.Errorf("rename segment %d: %w", n, err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.seg, w.size = f, n, headerSize
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(f, 1<<20)
+	} else {
+		w.bw.Reset(f)
+	}
+	w.mu.Lock()
+	w.segBytes[n] = headerSize
+	w.mu.Unlock()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open spool dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync spool dir: %w", err)
+	}
+	return nil
+}
+
+// Append writes data as one record and returns once it is on stable storage,
+// with the position just past it. If ctx ends first, Append returns its error;
+// the record may still be written.
+func (w *WAL) Append(ctx context.Context, data []byte) (Position, error) {
+	if len(data) == 0 || len(data) > MaxRecordSize {
+		return Position{}, ErrTooLarge
+	}
+	req := &appendReq{data: data, done: make(chan appendResult, 1)}
+	w.mu.Lock()
+	closed, failed := w.closed, w.failed
+	w.mu.Unlock()
+	if closed {
+		return Position{}, ErrClosed
+	}
+	if failed != nil {
+		return Position{}, failed
+	}
+	select {
+	case w.reqs <- req:
+	case <-w.quit:
+		return Position{}, ErrClosed
+	case <-ctx.Done():
+		return Position{}, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.pos, res.err
+	case <-ctx.Done():
+		return Position{}, ctx.Err()
+	}
+}
+
+// run is the writer goroutine: it gathers pending appends, writes them, syncs
+// once, and releases every waiter (group commit).
+func (w *WAL) run() {
+	defer close(w.stopped)
+	group := make([]*appendReq, 0, 256)
+	positions := make([]Position, 0, 256)
+	for {
+		var first *appendReq
+		select {
+		case first = <-w.reqs:
+		case <-w.quit:
+			// Drain what was queued before Close.
+			select {
+			case first = <-w.reqs:
+			default:
+				return
+			}
+		}
+		group = append(group[:0], first)
+		bytes := len(first.data)
+	gather:
+		for bytes < maxGroupBytes {
+			select {
+			case r := <-w.reqs:
+				group = append(group, r)
+				bytes += len(r.data)
+			default:
+				break gather
+			}
+		}
+		positions = positions[:0]
+		err := w.writeGroup(group, &positions)
+		for i, r := range group {
+			if err != nil {
+				r.done <- appendResult{err: err}
+			} else {
+				r.done <- appendResult{pos: positions[i]}
+			}
+		}
+	}
+}
+
+func (w *WAL) writeGroup(group []*appendReq, positions *[]Position) error {
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	start := time.Now()
+	var frame [frameSize]byte
+	total := 0
+	for _, r := range group {
+		need := int64(frameSize + len(r.data))
+		if w.size+need > w.opts.SegmentSize && w.size > headerSize {
+			if err := w.rotate(); err != nil {
+				return w.fail(err)
+			}
+		}
+		binary.LittleEndian.PutUint32(frame[0:], uint32(len(r.data)))
+		binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(r.data, castagnoli))
+		if _, err := w.bw.Write(frame[:]); err != nil {
+			return w.fail(fmt.Errorf("write spool: %w", err))
+		}
+		if _, err := w.bw.Write(r.data); err != nil {
+			return w.fail(fmt.Errorf("write spool: %w", err))
+		}
+		w.size += need
+		total += int(need)
+		*positions = append(*positions, Position{Segment: w.seg, Offset: w.size})
+	}
+	if err := w.bw.Flush(); err != nil {
+		return w.fail(fmt.Errorf("write spool: %w", err))
+	}
+	if err := fdatasync(w.f); err != nil {
+		return w.fail(fmt.Errorf("sync spool: %w", err))
+	}
+	w.mu.Lock()
+	w.synced = Position{Segment: w.seg, Offset: w.size}
+	w.segBytes[w.seg] = w.size
+	close(w.notify)
+	w.notify = make(chan struct{})
+	w.mu.Unlock()
+	if w.opts.OnSync != nil {
+		w.opts.OnSync(time.Since(start), len(group), total)
+	}
+	return nil
+}
+
+// rotate syncs and closes the active segment and starts the next one.
+func (w *WAL) rotate() error {
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("write spool: %w", err)
+	}
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("sync spool: %w", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close segment %d: %w", w.seg, err)
+	}
+	w.mu.Lock()
+	w.synced = Position{Segment: w.seg, Offset: w.size}
+	w.segBytes[w.seg] = w.size
+	w.mu.Unlock()
+	return w.createSegment(w.seg + 1)
+}
+
+// fail puts the spool in a failed state: after a write or fsync error the
+// state of the file is unknown, so no further append is acknowledged. What
+// was synced before stays readable.
+func (w *WAL) fail(err error) error {
+	w.log.Error("spool write failed; refusing further appends", "err", err)
+	w.mu.Lock()
+	if w.failed == nil {
+		w.failed = err
+	}
+	w.mu.Unlock()
+	return err
+}
+
+// Err returns the error that stopped the spool accepting appends, if any.
+func (w *WAL) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// Synced returns the position after the last synced record and a channel
+// that is closed when more records are synced.
+func (w *WAL) Synced() (Position, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.synced, w.notify
+}
+
+// First returns the oldest segment still on disk.
+func (w *WAL) First() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
+}
+
+// Size returns the bytes and segment count the spool takes on disk.
+func (w *WAL) Size() (bytes int64, segments int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.segBytes {
+		bytes += b
+	}
+	return bytes, len(w.segBytes)
+}
+
+// RemoveBefore deletes every segment numbered below seg, never the active
+// one. Call it once the records in those segments are safely stored.
+func (w *WAL) RemoveBefore(seg int) error {
+	w.mu.Lock()
+	active := w.synced.Segment
+	var doomed []int
+	for s := range w.segBytes {
+		if s < seg && s < active {
+			doomed = append(doomed, s)
+		}
+	}
+	w.mu.Unlock()
+	if len(doomed) == 0 {
+		return nil
+	}
+	slices.Sort(doomed)
+	for _, s := range doomed {
+		if err := os.Remove(w.segPath(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove segment %d: %w", s, err)
+		}
+		w.mu.Lock()
+		delete(w.segBytes, s)
+		if w.first <= s {
+			w.first = s + 1
+		}
+		w.mu.Unlock()
+	}
+	return syncDir(w.dir)
+}
+
+// Close waits for queued appends to be written and synced, then closes the
+// active segment. Appends after Close fail with ErrClosed.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.stopped
+	// Fail anything that raced in after the writer stopped.
+	for {
+		select {
+		case r := <-w.reqs:
+			r.done <- appendResult{err: ErrClosed}
+			continue
+		default:
+		}
+		break
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.f.Close()
+		return fmt.Errorf("flush spool: %w", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close spool: %w", err)
+	}
+	return nil
+}
