@@ -39,8 +39,8 @@ type fakeCairn struct {
 	stallFirst time.Duration // first request takes this long
 	async      bool          // events become visible only after 25 journey reads
 	reads      int
-	cookie     string        // journey requires this Cookie header when set
-	password   string        // sign-in password for cookie
+	cookie     string // journey requires this Cookie header when set
+	password   string // sign-in password for cookie
 	signIns    int
 }
 
