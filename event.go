@@ -44,13 +44,13 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // AppendJSON appends the JSON encoding of e to b and returns the result.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"eventId":`...)
-	b = appendJSONString(b, e.EventID)
+	b = AppendJSONString(b, e.EventID)
 	b = append(b, `,"userId":`...)
-	b = appendJSONString(b, e.UserID)
+	b = AppendJSONString(b, e.UserID)
 	b = append(b, `,"sessionId":`...)
-	b = appendJSONString(b, e.SessionID)
+	b = AppendJSONString(b, e.SessionID)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = AppendJSONString(b, e.Type)
 	b = append(b, `,"payload":`...)
 	if len(e.Payload) == 0 {
 		b = append(b, "{}"...)
@@ -97,7 +97,8 @@ func AppendTime(b []byte, t time.Time) []byte {
 // FormatTime formats t in TimeLayout (UTC).
 func FormatTime(t time.Time) string { return string(AppendTime(nil, t)) }
 
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s to b as a JSON string.
+func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {

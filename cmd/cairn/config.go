@@ -1,0 +1,312 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is Cairn's resolved configuration. It is parsed and validated once
+// and passed down as a value.
+type Config struct {
+	Host            string
+	Port            int
+	DataDir         string
+	Env             string // "development" or "production"
+	LogLevel        slog.Level
+	LogFormat       string // "text" or "json"
+	FlushSize       int
+	FlushInterval   time.Duration
+	MaxBacklog      int64
+	EventTypes      []string
+	MaxFuture       time.Duration
+	ShutdownTimeout time.Duration
+	DrainTimeout    time.Duration
+	SegmentSize     int64
+
+	MongoURI          string
+	MongoWriteConcern string
+	Retention         time.Duration
+
+	AuthSecret     string
+	AuthURL        string
+	TrustedOrigins []string
+	Signup         string
+
+	PprofAddr string
+}
+
+// Addr returns the listen address.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Production reports whether Cairn runs in production mode.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// setting is one configuration item: a flag, an environment variable, a
+// default, and how to store the resolved value.
+type setting struct {
+	flag, env, def, help string
+	set                  func(c *Config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"host", "CAIRN_HOST", "", "interface to listen on (empty = all)", func(c *Config, v string) error { c.Host = v; return nil }},
+		{"port", "PORT", "3000", "TCP port to listen on (0 = any free port)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 65535 {
+				return errors.New("must be a port number 0-65535")
+			}
+			c.Port = n
+			return nil
+		}},
+		{"data-dir", "CAIRN_DATA_DIR", "./data", "directory for the spool and the embedded store", func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = v
+			return nil
+		}},
+		{"env", "CAIRN_ENV", "", "development or production (falls back to NODE_ENV)", func(c *Config, v string) error {
+			switch v {
+			case "", "development", "dev", "test":
+				c.Env = "development"
+			case "production", "prod":
+				c.Env = "production"
+			default:
+				return errors.New("must be development or production")
+			}
+			return nil
+		}},
+		{"log-level", "CAIRN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
+			return c.LogLevel.UnmarshalText([]byte(v))
+		}},
+		{"log-format", "CAIRN_LOG_FORMAT", "", "text or json (default: json in production, text otherwise)", func(c *Config, v string) error {
+			if v != "" && v != "text" && v != "json" {
+				return errors.New("must be text or json")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{"flush-size", "CAIRN_FLUSH_SIZE", "500", "events waiting that trigger a store write", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100000 {
+				return errors.New("must be an integer from 1 to 100000")
+			}
+			c.FlushSize = n
+			return nil
+		}},
+		{"flush-interval", "CAIRN_FLUSH_INTERVAL", "1s", "longest an event waits before a store write", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < time.Millisecond {
+				return errors.New("must be a duration of at least 1ms (e.g. 1s, 250ms)")
+			}
+			c.FlushInterval = d
+			return nil
+		}},
+		{"max-backlog", "CAIRN_MAX_BACKLOG", "1000000", "unflushed events above which POST /events answers 503", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return errors.New("must be a positive integer")
+			}
+			c.MaxBacklog = n
+			return nil
+		}},
+		{"event-types", "CAIRN_EVENT_TYPES", "", "comma-separated accepted event types (default: the seed's ten)", func(c *Config, v string) error {
+			c.EventTypes = splitList(v)
+			for _, t := range c.EventTypes {
+				if len(t) > 64 {
+					return fmt.Errorf("type %.20q… is longer than 64 bytes", t)
+				}
+			}
+			return nil
+		}},
+		{"max-future", "CAIRN_MAX_FUTURE", "24h", "how far ahead of the server clock occurredAt may be", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < 0 {
+				return errors.New("must be a non-negative duration (e.g. 24h)")
+			}
+			c.MaxFuture = d
+			return nil
+		}},
+		{"shutdown-timeout", "CAIRN_SHUTDOWN_TIMEOUT", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"drain-timeout", "CAIRN_DRAIN_TIMEOUT", "30s", "how long shutdown spends writing the backlog to the store", durationSetter(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+		{"segment-size", "CAIRN_SPOOL_SEGMENT_SIZE", "67108864", "spool segment size in bytes", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1<<16 || n > 1<<30 {
+				return errors.New("must be an integer from 65536 to 1073741824")
+			}
+			c.SegmentSize = n
+			return nil
+		}},
+		{"mongodb-uri", "MONGODB_URI", "", "MongoDB connection string; empty = embedded store", func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
+				return errors.New("must start with mongodb:// or mongodb+srv://")
+			}
+			c.MongoURI = v
+			return nil
+		}},
+		{"mongo-write-concern", "CAIRN_MONGO_WRITE_CONCERN", "majority", "MongoDB write concern: majority or a number of nodes ≥ 1", func(c *Config, v string) error {
+			if n, err := strconv.Atoi(v); (err != nil || n < 1) && v != "majority" {
+				return errors.New("must be majority or an integer ≥ 1")
+			}
+			c.MongoWriteConcern = v
+			return nil
+		}},
+		{"retention", "CAIRN_RETENTION", "", "delete events older than this (e.g. 90d); empty = keep forever", func(c *Config, v string) error {
+			if v == "" {
+				c.Retention = 0
+				return nil
+			}
+			d, err := parseDuration(v)
+			if err != nil || d < time.Hour {
+				return errors.New("must be a duration of at least 1h (e.g. 90d, 720h)")
+			}
+			c.Retention = d
+			return nil
+		}},
+		{"auth-secret", "BETTER_AUTH_SECRET", "", "secret signing session cookies (required in production)", func(c *Config, v string) error { c.AuthSecret = v; return nil }},
+		{"auth-url", "BETTER_AUTH_URL", "", "public base URL of this server (e.g. https://cairn.example.com)", func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				return errors.New("must be an http:// or https:// URL")
+			}
+			c.AuthURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+		{"trusted-origins", "BETTER_AUTH_TRUSTED_ORIGINS", "", "comma-separated origins allowed to call with credentials", func(c *Config, v string) error {
+			c.TrustedOrigins = splitList(v)
+			return nil
+		}},
+		{"signup", "CAIRN_SIGNUP", "", "open or closed (default: open in development, closed in production)", func(c *Config, v string) error {
+			if v != "" && v != "open" && v != "closed" {
+				return errors.New("must be open or closed")
+			}
+			c.Signup = v
+			return nil
+		}},
+		{"pprof-addr", "CAIRN_PPROF_ADDR", "", "address for the pprof server (empty = off)", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
+	}
+}
+
+func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := parseDuration(v)
+		if err != nil || d < 0 {
+			return errors.New("must be a non-negative duration (e.g. 10s)")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// parseDuration parses a Go duration, also accepting a whole number of days
+// ("90d").
+func parseDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("invalid duration %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// configError is a configuration problem; main prints it as one line.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+// loadConfig resolves the configuration for a subcommand: flags > environment
+// > .env file in the working directory > defaults. getenv and dotenvPath are
+// injected for tests; extra, if set, registers the subcommand's own flags.
+func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	list := settings()
+	values := make(map[string]*string, len(list))
+	for _, s := range list {
+		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fs, err
+	}
+	setFlags := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+
+	dotenv := map[string]string{}
+	if dotenvPath != "" {
+		m, err := godotenv.Read(dotenvPath)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return Config{}, fs, &configError{fmt.Sprintf("cannot read %s: %v", dotenvPath, err)}
+		}
+		if m != nil {
+			dotenv = m
+		}
+	}
+	lookup := func(key string) (string, bool) {
+		if v := getenv(key); v != "" {
+			return v, true
+		}
+		v, ok := dotenv[key]
+		return v, ok && v != ""
+	}
+	var c Config
+	for _, s := range list {
+		v, src := s.def, "default"
+		if e, ok := lookup(s.env); ok {
+			v, src = e, s.env
+		} else if s.env == "CAIRN_ENV" {
+			if e, ok := lookup("NODE_ENV"); ok {
+				v, src = e, "NODE_ENV"
+			}
+		}
+		if setFlags[s.flag] {
+			v, src = *values[s.flag], "--"+s.flag
+		}
+		if err := s.set(&c, v); err != nil {
+			if src == "default" {
+				src = s.env
+			}
+			return Config{}, fs, &configError{fmt.Sprintf("invalid %s=%q: %v", src, v, err)}
+		}
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+		if c.Production() {
+			c.LogFormat = "json"
+		}
+	}
+	return c, fs, nil
+}
+
+// newLogger builds the process's logger from the configuration.
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,83 @@
+// Command cairn is Cairn's single binary: the event ingestion server and its
+// companion tools.
+//
+//	cairn serve      run the server (embedded store, or MongoDB with MONGODB_URI)
+//	cairn export     print stored events as JSON lines
+//	cairn users      manage accounts
+//	cairn loadgen    generate load against a Cairn server
+//	cairn bench      run the benchmark suite
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the Cairn server", runServe},
+		{"export", "print stored events as JSON lines (--user U for one user)", runExport},
+		{"users", "manage accounts (users create --email … --name … [--admin])", runUsers},
+		{"loadgen", "generate load against a Cairn server", runLoadgen},
+		{"bench", "run the benchmark suite", runBench},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdin, stdout, stderr)
+		var ce *configError
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ce):
+			fmt.Fprintf(stderr, "cairn %s: %s\n", c.name, ce.msg)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "cairn: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: cairn <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'cairn <command> -h' for a command's flags.")
+}

@@ -1,0 +1,88 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/cairn-dev/cairn"
+)
+
+// statusByCode maps application error codes to HTTP statuses.
+var statusByCode = map[string]int{
+	cairn.EINVALID:       http.StatusBadRequest,
+	cairn.EUNAUTHORIZED:  http.StatusUnauthorized,
+	cairn.EFORBIDDEN:     http.StatusForbidden,
+	cairn.ENOTFOUND:      http.StatusNotFound,
+	cairn.ECONFLICT:      http.StatusConflict,
+	cairn.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	cairn.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
+	cairn.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	cairn.EINTERNAL:      http.StatusInternalServerError,
+	codeMethodNotAllowed: http.StatusMethodNotAllowed,
+}
+
+// codeMethodNotAllowed is an HTTP-only error code.
+const codeMethodNotAllowed = "method_not_allowed"
+
+var (
+	errNotFound         = cairn.Errorf(cairn.ENOTFOUND, "Not found.")
+	errMethodNotAllowed = cairn.Errorf(codeMethodNotAllowed, "Method not allowed.")
+)
+
+// ErrorResponse is the JSON body of every Cairn error response.
+type ErrorResponse struct {
+	Error   string             `json:"error"`
+	Code    string             `json:"code"`
+	Details []cairn.FieldError `json:"details,omitempty"`
+}
+
+// writeError writes err as a JSON error response. Internal errors are logged
+// with their details and answered with a generic message.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := cairn.ErrorCode(err)
+	status, ok := statusByCode[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	log := loggerFrom(r, s.Logger)
+	switch {
+	case status >= 500 && code != cairn.EUNAVAILABLE:
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status >= 500:
+		log.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	default:
+		log.Debug("request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	body := ErrorResponse{Error: cairn.ErrorMessage(err), Code: code}
+	var ae *cairn.Error
+	if errors.As(err, &ae) {
+		body.Details = ae.Details
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.Itoa(5))
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Default().Error("encode response", "err", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal error.","code":"internal"}`)
+	}
+	writeRawJSON(w, status, b)
+}
+
+// writeRawJSON writes already-encoded JSON.
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}

@@ -1,0 +1,162 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+)
+
+type ctxKey int
+
+const (
+	loggerKey ctxKey = iota
+	infoKey
+)
+
+// requestInfo carries what inner handlers learn about a request back to the
+// outer middleware.
+type requestInfo struct{ pattern string }
+
+// loggerFrom returns the request's logger (carrying its request id).
+func loggerFrom(r *http.Request, fallback *slog.Logger) *slog.Logger {
+	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return fallback
+}
+
+// validRequestID accepts client request ids of 1–64 safe characters.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRequestContext assigns a request id, puts a logger carrying it in the
+// context, recovers panics as JSON 500s, and reports the request to
+// ObserveRequest.
+func (s *Server) withRequestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		log := s.Logger.With("request_id", id)
+		info := &requestInfo{}
+		ctx := context.WithValue(r.Context(), loggerKey, log)
+		r = r.WithContext(context.WithValue(ctx, infoKey, info))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				if sw.status == 0 {
+					s.writeError(sw, r, cairn.Errorf(cairn.EINTERNAL, "Internal error."))
+				}
+			}
+			if s.ObserveRequest != nil {
+				route := info.pattern
+				if route == "" {
+					route = "unmatched"
+				}
+				status := sw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				s.ObserveRequest(route, status, time.Since(start))
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// serveMux routes the request, answering unknown routes and wrong methods
+// with JSON errors instead of ServeMux's plain text.
+func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			if allow := probe.header.Get("Allow"); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			s.writeError(w, r, errMethodNotAllowed)
+			return
+		}
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.pattern = pattern
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// headerProbe captures what ServeMux's fallback handlers would write.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// requireSession wraps h so that it runs only for authenticated requests.
+func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Auth != nil {
+			if _, err := s.Auth.Authenticate(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		h(w, r)
+	})
+}
