@@ -1,0 +1,58 @@
+package pebble_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.RunEventStore(t, func(t *testing.T) cairn.EventStore {
+		s, err := pebble.Open(t.TempDir(), pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestReopenKeepsEventsAndCount(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := storetest.NewEvent("r-1", "u", time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	if _, err := s.InsertEvents(t.Context(), []cairn.Event{base, storetest.NewEvent("r-2", "u", base.OccurredAt)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountEvents(t.Context()); err != nil || n != 2 {
+		t.Fatalf("count after reopen = %d, %v; want 2", n, err)
+	}
+	res, err := s.InsertEvents(t.Context(), []cairn.Event{base})
+	if err != nil || res.Duplicates != 1 {
+		t.Fatalf("re-insert after reopen: %+v, %v; want a duplicate", res, err)
+	}
+}
+
+func TestClosedStoreIsUnavailable(t *testing.T) {
+	s, err := pebble.Open(t.TempDir(), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Ping(t.Context()); cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+		t.Fatalf("Ping after Close = %v, want EUNAVAILABLE", err)
+	}
+}
