@@ -21,6 +21,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,7 +66,8 @@ type Config struct {
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
-	// Logger receives the service's logs; nil discards them.
+	// Logger receives the service's logs, already narrowed by the caller
+	// (component=auth); nil discards them.
 	Logger *slog.Logger
 }
 
@@ -132,7 +134,6 @@ func New(store cairn.AuthStore, cfg Config) (*Service, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	s.logger = s.logger.With("component", "auth")
 	if s.writeError == nil {
 		s.writeError = writeCairnError
 	}
@@ -312,7 +313,8 @@ func (s *Service) setSessionCookie(w http.ResponseWriter, token string, dontReme
 	w.Header().Set("Access-Control-Expose-Headers", "set-auth-token")
 }
 
-// writeCairnError is the default error writer for Cairn's own routes.
+// writeCairnError is the default error writer for Cairn's own routes, in
+// the shape of the http package's errors: {"error": message, "code": code}.
 func writeCairnError(w http.ResponseWriter, r *http.Request, err error) {
 	status := map[string]int{
 		cairn.EUNAUTHORIZED: http.StatusUnauthorized, cairn.EFORBIDDEN: http.StatusForbidden,
@@ -321,6 +323,17 @@ func writeCairnError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{
-		"code": cairn.ErrorCode(err), "message": cairn.ErrorMessage(err)}})
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{cairn.ErrorMessage(err), cairn.ErrorCode(err)})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// Middleware returns the middleware Cairn's HTTP server wraps around every
+// route: CORS.
+func (s *Service) Middleware() []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{s.CORS}
 }

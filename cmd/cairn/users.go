@@ -1,12 +1,173 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/pebble"
+	"golang.org/x/term"
 )
 
-// runUsers manages accounts. (Stub until the auth package is wired.)
+// runUsers manages accounts: "users create" and "users list". The embedded
+// store can be opened only while the server is stopped.
 func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	if len(args) == 0 {
+		return &configError{"usage: cairn users create --email E --name N [--admin] (password on stdin or prompted) | cairn users list"}
+	}
+	switch args[0] {
+	case "create":
+		return runUsersCreate(ctx, args[1:], stdin, stdout, stderr)
+	case "list":
+		return runUsersList(ctx, args[1:], stdout, stderr)
+	default:
+		return &configError{fmt.Sprintf("unknown users command %q (create, list)", args[0])}
+	}
+}
+
+func runUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var email, name string
+	var admin bool
+	cfg, _, err := loadConfig("users create", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the account's email (required)")
+		fs.StringVar(&name, "name", "", "the account's display name (required)")
+		fs.BoolVar(&admin, "admin", false, "give the account the admin role")
+	})
+	if err != nil {
+		return err
+	}
+	if email == "" || name == "" {
+		return &configError{"--email and --name are required"}
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	role := cairn.RoleMember
+	if admin {
+		role = cairn.RoleAdmin
+	}
+	u, err := auth.CreateUser(ctx, store, email, name, password, role, time.Now())
+	if err != nil {
+		if code := cairn.ErrorCode(err); code == cairn.EINVALID || code == cairn.ECONFLICT {
+			return errors.New(cairn.ErrorMessage(err))
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s %s (id %s)\n", u.Role, u.Email, u.ID)
+	return nil
+}
+
+func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadConfig("users list", args, os.Getenv, ".env", stderr, nil)
+	if err != nil {
+		return err
+	}
+	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	q := cairn.UserQuery{Limit: cairn.MaxUserListLimit}
+	for {
+		page, err := store.ListUsers(ctx, q)
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		for _, u := range page.Users {
+			role := u.Role
+			if role == "" {
+				role = cairn.RoleMember
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", u.ID, role, u.Email, u.Name)
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+}
+
+// openAuthStore opens the configured store for account commands.
+func openAuthStore(ctx context.Context, cfg Config, stderr io.Writer) (cairn.AuthStore, func(), error) {
+	log := newLogger(cfg, stderr)
+	var store cairn.EventStore
+	var lock *os.File
+	var err error
+	if cfg.MongoURI != "" {
+		store, err = openMongoStore(ctx, cfg, log.With("component", "mongo"))
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create data dir: %w", err)
+		}
+		if lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, nil, fmt.Errorf("%w (stop the server first: the embedded store has one user at a time)", err)
+		}
+		store, err = pebble.Open(filepath.Join(cfg.DataDir, "store"), pebble.Options{Logger: log.With("component", "pebble")})
+	}
+	closeAll := func() {
+		if store != nil {
+			store.Close()
+		}
+		if lock != nil {
+			lock.Close()
+		}
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	as, ok := store.(cairn.AuthStore)
+	if !ok {
+		closeAll()
+		return nil, nil, fmt.Errorf("the %T store cannot keep accounts", store)
+	}
+	return as, closeAll, nil
+}
+
+// readPassword reads the password from a terminal without echo (twice, to
+// confirm), or else as the first line of stdin. It is never taken from
+// the command line, where other users could see it.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stderr, "Repeat password: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("the passwords differ")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errors.New("no password on stdin (pipe it in, or run in a terminal to be prompted)")
+	}
+	return line, nil
 }
