@@ -5,20 +5,50 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/metrics"
 )
 
 // observability bundles the hooks serve wires into the spool, pipeline and
-// HTTP server. (Stub until the metrics package is wired: every hook is nil.)
+// HTTP server, all feeding one Prometheus registry served at GET /metrics.
 type observability struct {
-	OnSync         func(d time.Duration, records, bytes int)
-	OnFlush        func(events int, d time.Duration, err error)
+	// OnSync is called after each group-commit fsync of the spool.
+	OnSync func(d time.Duration, records, bytes int)
+	// OnFlush is called after each store write attempt by the batcher.
+	OnFlush func(events int, d time.Duration, err error)
+	// ObserveRequest is called after each HTTP request with its route pattern.
 	ObserveRequest func(route string, status int, d time.Duration)
-	OnRejected     func(reason string, events int)
-	Handler        http.Handler
-	Register       func(stats func() cairn.IngestStats)
+	// OnRejected is called when events are refused at ingest.
+	OnRejected func(reason string, events int)
+	// Handler serves the metrics; nil means GET /metrics is not served.
+	Handler http.Handler
+	// Register adds the pipeline's counters, read at scrape time.
+	Register func(stats func() cairn.IngestStats)
 }
 
+// newObservability creates a fresh registry with Cairn's metrics and the Go
+// runtime and process collectors, and returns the hooks feeding it. If the
+// metrics cannot be set up it logs why and returns no hooks: Cairn runs
+// without metrics rather than not at all.
 func newObservability(cfg Config, logger *slog.Logger) *observability {
-	return &observability{}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Options{Runtime: true})
+	if err != nil {
+		logger.Error("metrics disabled", "err", err)
+		return &observability{}
+	}
+	return &observability{
+		OnSync:         m.ObserveSync,
+		OnFlush:        m.ObserveFlush,
+		ObserveRequest: m.ObserveRequest,
+		OnRejected:     m.Rejected,
+		Handler:        m.Handler(),
+		Register: func(stats func() cairn.IngestStats) {
+			if err := m.RegisterIngestStats(stats); err != nil {
+				logger.Error("ingest metrics disabled", "err", err)
+			}
+		},
+	}
 }
