@@ -242,6 +242,9 @@ func unescapeKey(k string) string {
 // unknown fields (__v, createdAt, ...) are ignored.
 func decodeEvent(doc bson.Raw) (cairn.Event, error) {
 	var e cairn.Event
+	if err := doc.Validate(); err != nil {
+		return e, fmt.Errorf("decode document: %w", err)
+	}
 	elems, err := doc.Elements()
 	if err != nil {
 		return e, fmt.Errorf("decode document: %w", err)

@@ -126,12 +126,12 @@ var _ cairn.EventStore = (*Store)(nil)
 
 // Open connects to the MongoDB deployment described by cfg. It fails only
 // for an invalid URI or setting: the connection is made lazily, and indexes
-// are created in the background, retried until the server answers.
+// are created in the background, retried until the server answers. logger
+// (nil discards) should already be narrowed to the component.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "mongo")
 	if cfg.URI == "" {
 		return nil, errors.New("open mongo: URI is empty")
 	}

@@ -2,14 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/mongo"
 )
 
-// openMongoStore opens the MongoDB event store described by cfg. (Stub until
-// the mongo package lands.)
+// openMongoStore opens the MongoDB event store described by cfg. It does not
+// fail because the server is unreachable (Cairn starts anyway and the spool
+// absorbs events); it fails only for an invalid URI or setting.
 func openMongoStore(ctx context.Context, cfg Config, logger *slog.Logger) (cairn.EventStore, error) {
-	return nil, errors.New("MongoDB support is not built in yet")
+	st, err := mongo.Open(ctx, mongo.Config{
+		URI:          cfg.MongoURI,
+		WriteConcern: cfg.MongoWriteConcern,
+		Retention:    cfg.Retention,
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
