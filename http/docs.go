@@ -60,12 +60,17 @@ func (s *Server) handleDocsSpec(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }
 
-// handleDocsUI serves Swagger UI: its page at /api-docs and /api-docs/, and
-// its assets under /api-docs/.
+// handleDocsUI serves Swagger UI: its page at /api-docs (/api-docs/ and
+// /api-docs/index.html redirect there) and its assets under /api-docs/.
 func (s *Server) handleDocsUI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	if name == "" {
+	switch {
+	case r.URL.Path == "/api-docs":
 		name = "index.html"
+	case name == "" || name == "index.html":
+		// One address for the page: its asset URLs are absolute anyway.
+		http.Redirect(w, r, "/api-docs", http.StatusMovedPermanently)
+		return
 	}
 	if strings.Contains(name, "/") {
 		s.writeError(w, r, errNotFound)
