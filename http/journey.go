@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,10 @@ func parseJourneyQuery(r *http.Request) (cairn.JourneyQuery, error) {
 	if q.UserID == "" || len(q.UserID) > cairn.MaxIDBytes {
 		return q, cairn.Errorf(cairn.EINVALID, "userId must be 1 to %d bytes.", cairn.MaxIDBytes)
 	}
-	params := r.URL.Query()
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, cairn.Errorf(cairn.EINVALID, "Malformed query string.")
+	}
 	parseTime := func(name string) (time.Time, error) {
 		v := params.Get(name)
 		if v == "" {
@@ -61,7 +65,6 @@ func parseJourneyQuery(r *http.Request) (cairn.JourneyQuery, error) {
 		}
 		return t, nil
 	}
-	var err error
 	if q.From, err = parseTime("from"); err != nil {
 		return q, err
 	}
