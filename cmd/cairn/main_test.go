@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/apitest"
 )
 
 // cairnBin is the binary built by TestMain.
@@ -189,8 +191,10 @@ func tail(s string, n int) string {
 }
 
 // newClient returns the HTTP client every end-to-end test uses.
+// Every exchange is validated against the OpenAPI document (apitest), so a
+// changed status code or field fails the test.
 func newClient(t *testing.T) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: apitest.NewTransport(t, nil)}
 }
 
 // do sends a request with p's client (which carries p's session cookie once
