@@ -3,6 +3,8 @@ package cairn
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"time"
 )
 
@@ -60,24 +62,53 @@ func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) 
 
 // Limits on user listings.
 const (
-	DefaultUserListLimit = 50
-	MaxUserListLimit     = 200
+	DefaultUserListLimit = 100
+	MaxUserListLimit     = 1000
 )
 
-// UserQuery selects a page of users, ordered by id ascending.
+// UserQuery selects a page of users, oldest first (createdAt ascending,
+// ties broken by id ascending).
 type UserQuery struct {
 	// Limit is the page size, 1..MaxUserListLimit.
 	Limit int
-	// After, if not empty, starts the page strictly after this user id.
-	After string
+	// After, if set, starts the page strictly after this position.
+	After *UserCursor
+}
+
+// UserCursor is a position in the user listing: the sort key of the last
+// user of the previous page.
+type UserCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Encode returns the cursor as an opaque URL-safe string.
+func (c *UserCursor) Encode() string {
+	b := binary.AppendVarint(nil, c.CreatedAt.UnixMilli())
+	b = append(b, c.ID...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeUserCursor parses a string made by UserCursor.Encode. It returns an
+// EINVALID error for anything else.
+func DecodeUserCursor(s string) (*UserCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, Errorf(EINVALID, "invalid cursor")
+	}
+	ms, k := binary.Varint(b)
+	if k <= 0 || len(b) == k || len(b)-k > 64 {
+		return nil, Errorf(EINVALID, "invalid cursor")
+	}
+	return &UserCursor{CreatedAt: time.UnixMilli(ms).UTC(), ID: string(b[k:])}, nil
 }
 
 // UserPage is one page of users.
 type UserPage struct {
 	Users []User
-	// Next is the id to pass as UserQuery.After for the following page, or
-	// "" on the last page.
-	Next string
+	// Next is the position to pass as UserQuery.After for the following
+	// page, or nil on the last page.
+	Next *UserCursor
 }
 
 // UserStore keeps users and their credential accounts. Every
@@ -105,7 +136,8 @@ type UserStore interface {
 	// EUNAVAILABLE when the store cannot be reached.
 	HasUsers(ctx context.Context) (bool, error)
 
-	// ListUsers returns a page of users ordered by id. Returns EINVALID for
+	// ListUsers returns a page of users, oldest first (createdAt, then id).
+	// Returns EINVALID for
 	// a limit outside 1..MaxUserListLimit, EUNAVAILABLE when the store cannot
 	// be reached.
 	ListUsers(ctx context.Context, q UserQuery) (*UserPage, error)

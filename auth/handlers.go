@@ -285,7 +285,13 @@ func (s *Service) handleUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, cairn.Errorf(cairn.EFORBIDDEN, "Only admins may list users."))
 		return
 	}
-	q := cairn.UserQuery{Limit: cairn.DefaultUserListLimit, After: r.URL.Query().Get("cursor")}
+	q := cairn.UserQuery{Limit: cairn.DefaultUserListLimit}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		if q.After, err = cairn.DecodeUserCursor(c); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > cairn.MaxUserListLimit {
@@ -310,8 +316,9 @@ func (s *Service) handleUsers(w http.ResponseWriter, r *http.Request) {
 		out.Users = append(out.Users, listedUserJSON{ID: u.ID, Name: u.Name, Email: u.Email,
 			EmailVerified: u.EmailVerified, Role: roleOf(u), CreatedAt: jsTime(u.CreatedAt)})
 	}
-	if page.Next != "" {
-		out.NextCursor = &page.Next
+	if page.Next != nil {
+		next := page.Next.Encode()
+		out.NextCursor = &next
 	}
 	writeJSON(w, http.StatusOK, out)
 }

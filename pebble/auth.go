@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 //
 //	'A' 'u' userId                    → user (JSON)
 //	'A' 'e' email                     → userId (unique email index)
+//	'A' 'c' be64(createdAtMs^1<<63) userId → "" (users oldest first)
 //	'A' 'a' userId 0x00 providerId    → account (JSON)
 //	'A' 's' token                     → session (JSON)
 //	'A' 'S' userId 0x00 token         → "" (sessions of a user)
@@ -153,6 +155,9 @@ func (s *Store) CreateUser(ctx context.Context, user *cairn.User, account *cairn
 		err = b.Set(emailKey, []byte(u.ID), nil)
 	}
 	if err == nil {
+		err = b.Set(createdKey(u.CreatedAt, u.ID), nil, nil)
+	}
+	if err == nil {
 		err = setJSON(b, authKey('a', u.ID, a.ProviderID), &accountRecord{ID: a.ID, AccountID: a.AccountID,
 			ProviderID: a.ProviderID, UserID: a.UserID, Password: a.Password, CreatedAt: ms(a.CreatedAt), UpdatedAt: ms(a.UpdatedAt)})
 	}
@@ -203,7 +208,13 @@ func (s *Store) HasUsers(ctx context.Context) (bool, error) {
 	return len(page.Users) > 0, nil
 }
 
-// ListUsers returns a page of users by id. See cairn.UserStore.
+// createdKey is the key of a user in the oldest-first index.
+func createdKey(at time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixAuth, 'c'}, uint64(at.UnixMilli())^1<<63)
+	return append(k, id...)
+}
+
+// ListUsers returns a page of users, oldest first. See cairn.UserStore.
 func (s *Store) ListUsers(ctx context.Context, q cairn.UserQuery) (*cairn.UserPage, error) {
 	if q.Limit < 1 || q.Limit > cairn.MaxUserListLimit {
 		return nil, cairn.Errorf(cairn.EINVALID, "limit must be from 1 to %d", cairn.MaxUserListLimit)
@@ -211,11 +222,12 @@ func (s *Store) ListUsers(ctx context.Context, q cairn.UserQuery) (*cairn.UserPa
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	lower := authKey('u')
-	if q.After != "" {
-		lower = append(authKey('u', q.After), 0) // strictly after
+	prefix := []byte{prefixAuth, 'c'}
+	lower := prefix
+	if q.After != nil {
+		lower = append(createdKey(q.After.CreatedAt, q.After.ID), 0) // strictly after
 	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(authKey('u'))})
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, internal("list users", err)
 	}
@@ -223,18 +235,16 @@ func (s *Store) ListUsers(ctx context.Context, q cairn.UserQuery) (*cairn.UserPa
 	page := &cairn.UserPage{}
 	for ok := it.First(); ok; ok = it.Next() {
 		if len(page.Users) == q.Limit {
-			page.Next = page.Users[len(page.Users)-1].ID
+			last := page.Users[len(page.Users)-1]
+			page.Next = &cairn.UserCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 			break
 		}
-		v, err := it.ValueAndErr()
+		id := string(it.Key()[len(prefix)+8:])
+		u, err := s.UserByID(ctx, id)
 		if err != nil {
-			return nil, internal("list users", err)
+			return nil, err
 		}
-		var r userRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return nil, internal("decode user", err)
-		}
-		page.Users = append(page.Users, *r.user())
+		page.Users = append(page.Users, *u)
 	}
 	if err := it.Error(); err != nil {
 		return nil, internal("list users", err)

@@ -175,12 +175,27 @@ func testHasUsers(t *testing.T, s cairn.AuthStore) {
 
 func testListUsers(t *testing.T, s cairn.AuthStore) {
 	ctx := t.Context()
-	var ids []string
-	for i := range 7 {
-		ids = append(ids, mustCreateUser(t, s, fmt.Sprintf("user%d@example.com", i)).ID)
+	// Created out of order, two sharing a createdAt: the listing is by
+	// createdAt, then id.
+	type key struct {
+		at time.Time
+		id string
 	}
-	sort.Strings(ids)
-	var got []string
+	var want []key
+	for i, offset := range []time.Duration{3, 1, 5, 1, 4, 2, 6} {
+		u, a := newUser(fmt.Sprintf("user%d@example.com", i), authTime.Add(offset*time.Minute))
+		if err := s.CreateUser(ctx, u, a); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, key{u.CreatedAt, u.ID})
+	}
+	sort.Slice(want, func(i, j int) bool {
+		if !want[i].at.Equal(want[j].at) {
+			return want[i].at.Before(want[j].at)
+		}
+		return want[i].id < want[j].id
+	})
+	var got []key
 	q := cairn.UserQuery{Limit: 3}
 	for pages := 0; ; pages++ {
 		if pages > 5 {
@@ -194,26 +209,32 @@ func testListUsers(t *testing.T, s cairn.AuthStore) {
 			t.Fatalf("page of %d users, limit 3", len(page.Users))
 		}
 		for _, u := range page.Users {
-			got = append(got, u.ID)
-			if u.Email == "" || u.CreatedAt.IsZero() {
+			got = append(got, key{u.CreatedAt, u.ID})
+			if u.Email == "" {
 				t.Fatalf("listed user lacks fields: %+v", u)
 			}
 		}
-		if page.Next == "" {
+		if page.Next == nil {
 			break
 		}
-		q.After = page.Next
+		// The cursor survives encoding, as it does through the API.
+		next, err := cairn.DecodeUserCursor(page.Next.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.After = next
 	}
-	if fmt.Sprint(got) != fmt.Sprint(ids) {
-		t.Fatalf("listed ids %v, want %v (all, ascending)", got, ids)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("listed %v, want %v (all, oldest first)", got, want)
 	}
 	for _, limit := range []int{0, -1, cairn.MaxUserListLimit + 1} {
 		_, err := s.ListUsers(ctx, cairn.UserQuery{Limit: limit})
 		wantCode(t, fmt.Sprintf("ListUsers limit %d", limit), err, cairn.EINVALID)
 	}
-	page, err := s.ListUsers(ctx, cairn.UserQuery{Limit: 10, After: ids[len(ids)-1]})
-	if err != nil || len(page.Users) != 0 || page.Next != "" {
-		t.Fatalf("after the last id: %+v, %v; want an empty last page", page, err)
+	last := want[len(want)-1]
+	page, err := s.ListUsers(ctx, cairn.UserQuery{Limit: 10, After: &cairn.UserCursor{CreatedAt: last.at, ID: last.id}})
+	if err != nil || len(page.Users) != 0 || page.Next != nil {
+		t.Fatalf("after the last user: %+v, %v; want an empty last page", page, err)
 	}
 }
 

@@ -95,7 +95,7 @@ func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", u.ID, role, u.Email, u.Name)
 		}
-		if page.Next == "" {
+		if page.Next == nil {
 			return nil
 		}
 		q.After = page.Next
