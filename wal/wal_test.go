@@ -315,38 +315,3 @@ func flipLastByte(t *testing.T, path string) {
 	os.WriteFile(path, b, 0o644)
 }
 
-// FuzzReader feeds arbitrary bytes as a segment: opening and reading must
-// never panic or fail to open, and whatever is read must be a valid record.
-func FuzzReader(f *testing.F) {
-	dir := f.TempDir()
-	w, err := wal.Open(dir, wal.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	for i := range 3 {
-		w.Append(context.Background(), rec(i))
-	}
-	w.Close()
-	seg, _ := os.ReadFile(filepath.Join(dir, "00000001.seg"))
-	f.Add(seg)
-	f.Add(seg[:len(seg)-3])
-	f.Add([]byte("CRNWAL\x00\x01"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		// As an older segment (reader path) and as the newest (repair path).
-		os.WriteFile(filepath.Join(dir, "00000001.seg"), data, 0o644)
-		os.WriteFile(filepath.Join(dir, "00000002.seg"), data, 0o644)
-		w, err := wal.Open(dir, wal.Options{})
-		if err != nil {
-			t.Fatalf("Open must repair, not fail: %v", err)
-		}
-		defer w.Close()
-		got, _ := readAll(t, w, true)
-		for _, r := range got {
-			if len(r) == 0 {
-				t.Fatal("empty record returned")
-			}
-		}
-	})
-}
