@@ -2,11 +2,74 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+
+	"github.com/cairn-dev/cairn/bench"
 )
 
-// runBench runs the benchmark suite. (Stub until the bench suite is wired.)
-func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+// runBench is `cairn bench`: the benchmark suite (see package bench). With
+// the hidden --noop-server ADDR flag it is instead the suite's no-op HTTP
+// server, run as a separate process like Cairn.
+func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	var out, noop string
+	fs.BoolVar(&o.Quick, "quick", false, "smaller smoke run (under a minute): 3 s phases, 100k-event store, 200k backlog")
+	fs.DurationVar(&o.Duration, "duration", 0, "length of each throughput phase (default 10s, 3s with --quick)")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "connections for batched runs")
+	fs.IntVar(&o.SingleConcurrency, "single-concurrency", 64, "connections for single-event runs")
+	fs.Int64Var(&o.PrefillEvents, "prefill", 0, "events in the store for journey reads (default 1000000, 100000 with --quick)")
+	fs.IntVar(&o.ReplayEvents, "replay", 0, "spool backlog replayed after a crash (default 1000000, 200000 with --quick)")
+	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
+	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
+	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: cairn bench [flags]\n\nMeasures the store ceiling, the HTTP ceiling and Cairn end to end on this machine\n(several minutes; --quick for a smoke run), prints a Markdown table and writes JSON.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if noop != "" {
+		return bench.ServeNoop(ctx, noop, stdout)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the cairn binary: %w", err)
+	}
+	o.Exe = exe
+	o.Progress = stderr
+	o.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench")
+	rep, err := bench.Run(ctx, o)
+	if rep == nil {
+		return err
+	}
+	fmt.Fprintln(stdout, rep.Markdown())
+	if out != "" {
+		data, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr != nil {
+			return fmt.Errorf("encode report: %w", jerr)
+		}
+		data = append(data, '\n')
+		if out == "-" {
+			stdout.Write(data)
+		} else if werr := os.WriteFile(out, data, 0o644); werr != nil {
+			return fmt.Errorf("write %s: %w", out, werr)
+		} else {
+			fmt.Fprintf(stderr, "bench: report written to %s\n", out)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Errors) > 0 {
+		return fmt.Errorf("%d phase(s) failed", len(rep.Errors))
+	}
+	return nil
 }

@@ -1,0 +1,216 @@
+// Package bench is Cairn's benchmark suite (`cairn bench`). In one run on the
+// current machine it measures Cairn end to end together with the ceilings
+// needed to read the numbers, because absolute figures move between noisy
+// machines while ratios hold:
+//
+//  1. store ceiling: durable InsertEvents of pre-built 500-event batches
+//     straight into the embedded store (pebble.Sync, as Cairn commits);
+//  2. HTTP ceiling: a no-op server (`cairn bench --noop-server`, a separate
+//     process like Cairn) that reads and discards the same bodies, driven by
+//     the same load generator and connection counts;
+//  3. Cairn end to end, as a separate `cairn serve` process: batched ingest
+//     (100 events/request), single-event ingest, a fixed 5,000 req/s
+//     single-event run (open model), journey reads (limit 100) on a store
+//     pre-filled with ≥ 1M events over 100k users while ingest runs at half
+//     its measured maximum, the server's RSS (VmRSS from /proc), and the
+//     drain rate of a 1M-event spool backlog replayed after a crash.
+//
+// --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
+// smoke run of under a minute. Results are printed as a Markdown table and
+// written as JSON; BENCHMARKS.md keeps the latest.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Options configure a suite run.
+type Options struct {
+	// Exe is the cairn binary, started as `Exe serve` and `Exe bench --noop-server`.
+	Exe string
+	// Dir holds data directories and server logs (a temporary directory if empty).
+	Dir string
+	// Quick runs the smaller smoke version.
+	Quick bool
+	// Duration of each throughput phase (default 10s, quick 3s).
+	Duration time.Duration
+	// Concurrency is the connection count of batched runs (default 16);
+	// SingleConcurrency that of single-event runs (default 64).
+	Concurrency       int
+	SingleConcurrency int
+	// FixedRate is the request rate of the open-model single-event run
+	// (default 5000).
+	FixedRate float64
+	// PrefillEvents and PrefillUsers size the store for journey reads
+	// (default 1,000,000 over 100,000; quick 100,000 over 10,000).
+	PrefillEvents int64
+	PrefillUsers  int
+	// ReplayEvents is the spool backlog replayed after a crash (default
+	// 1,000,000; quick 200,000).
+	ReplayEvents int
+	// Progress receives one line per phase (nil = none).
+	Progress io.Writer
+	// Logger receives diagnostics.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+		if o.Quick {
+			o.Duration = 3 * time.Second
+		}
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.SingleConcurrency <= 0 {
+		o.SingleConcurrency = 64
+	}
+	if o.FixedRate <= 0 {
+		o.FixedRate = 5000
+	}
+	if o.PrefillEvents <= 0 {
+		o.PrefillEvents = 1_000_000
+		if o.Quick {
+			o.PrefillEvents = 100_000
+		}
+	}
+	if o.PrefillUsers <= 0 {
+		o.PrefillUsers = 100_000
+		if o.Quick {
+			o.PrefillUsers = 10_000
+		}
+	}
+	if o.ReplayEvents <= 0 {
+		o.ReplayEvents = 1_000_000
+		if o.Quick {
+			o.ReplayEvents = 200_000
+		}
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Row is one measured line of the table.
+type Row struct {
+	// Name identifies the measurement ("store ceiling", ...).
+	Name string `json:"name"`
+	// Setup describes how it was driven.
+	Setup          string  `json:"setup"`
+	EventsPerSec   float64 `json:"eventsPerSec,omitempty"`
+	RequestsPerSec float64 `json:"requestsPerSec,omitempty"`
+	P50Ms          float64 `json:"p50Ms,omitempty"`
+	P99Ms          float64 `json:"p99Ms,omitempty"`
+	MaxMs          float64 `json:"maxMs,omitempty"`
+	// RSSMB is the server's peak resident set size during the phase.
+	RSSMB float64 `json:"rssMiB,omitempty"`
+	// Non2xx and Errors count failed requests.
+	Non2xx int64 `json:"non2xx"`
+	Errors int64 `json:"errors"`
+	// Note adds context (e.g. mean events per journey page).
+	Note string `json:"note,omitempty"`
+}
+
+// Target is one goal of issue 6 checked against the measurements.
+type Target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Goal   string  `json:"goal"`
+	Met    bool    `json:"met"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// Machine describes where the suite ran.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpuModel"`
+	MemoryMB  int64  `json:"memoryMiB"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"goVersion"`
+}
+
+// Report is the outcome of a suite run.
+type Report struct {
+	StartedAt   time.Time `json:"startedAt"`
+	DurationSec float64   `json:"durationSec"`
+	Quick       bool      `json:"quick"`
+	Machine     Machine   `json:"machine"`
+	Rows        []Row     `json:"rows"`
+	Targets     []Target  `json:"targets"`
+	// Errors lists phases that could not run.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Markdown renders the report as Markdown tables.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d MiB RAM, Linux %s, %s; load generator on the same machine. Run %s, %.0f s%s.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryMB, m.Kernel, m.GoVersion, r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), r.DurationSec,
+		map[bool]string{true: ", --quick", false: ""}[r.Quick])
+	b.WriteString("| Benchmark | Setup | events/s | req/s | p50 ms | p99 ms | max ms | peak RSS MiB | failed req | Note |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	num := func(v float64, prec int) string {
+		if v == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.*f", prec, v)
+	}
+	for _, row := range r.Rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", row.Name, row.Setup,
+			num(row.EventsPerSec, 0), num(row.RequestsPerSec, 0), num(row.P50Ms, 2), num(row.P99Ms, 2),
+			num(row.MaxMs, 1), num(row.RSSMB, 0), row.Non2xx+row.Errors, row.Note)
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("\n| Target | Measured | Goal | Met |\n|---|---:|---|---|\n")
+		for _, t := range r.Targets {
+			met := "yes"
+			if !t.Met {
+				met = "**no**"
+			}
+			v := fmt.Sprintf("%.1f %s", t.Value, t.Unit)
+			if t.Detail != "" {
+				v += " (" + t.Detail + ")"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, v, t.Goal, met)
+		}
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "\nError: %s\n", e)
+	}
+	return b.String()
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(data), "MemTotal: %d kB", &kb); err == nil {
+			m.MemoryMB = kb / 1024
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	return m
+}

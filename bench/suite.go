@@ -1,0 +1,402 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/loadgen"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/pipeline"
+	"github.com/cairn-dev/cairn/wal"
+)
+
+type suite struct {
+	opts Options
+	rep  *Report
+	rss  float64 // peak RSS over every Cairn phase, MiB
+}
+
+// Run runs the whole suite and returns its report. A phase that fails is
+// recorded in Report.Errors and the suite goes on; Run returns an error only
+// when it cannot start at all.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	opts.setDefaults()
+	if opts.Exe == "" {
+		return nil, fmt.Errorf("bench: the cairn binary is required")
+	}
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "cairn-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: temp dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opts.Dir = dir
+	}
+	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
+	start := time.Now()
+
+	store, err := s.storeCeiling(ctx)
+	s.check("store ceiling", err)
+	httpBatch, httpSingle, err := s.httpCeiling(ctx)
+	s.check("HTTP ceiling", err)
+	e2e, err := s.cairn(ctx)
+	s.check("Cairn end to end", err)
+	replay, err := s.replay(ctx)
+	s.check("spool replay", err)
+
+	s.rep.DurationSec = time.Since(start).Seconds()
+	s.targets(store, httpBatch, httpSingle, e2e, replay)
+	return s.rep, ctx.Err()
+}
+
+func (s *suite) check(phase string, err error) {
+	if err != nil {
+		s.rep.Errors = append(s.rep.Errors, phase+": "+err.Error())
+		fmt.Fprintf(s.opts.Progress, "bench: %s failed: %v\n", phase, err)
+	}
+}
+
+func (s *suite) progress(format string, args ...any) {
+	fmt.Fprintf(s.opts.Progress, "bench: "+format+"\n", args...)
+}
+
+func (s *suite) add(r Row) *Row {
+	s.rep.Rows = append(s.rep.Rows, r)
+	s.progress("%-34s %10.0f events/s %8.0f req/s  p99 %7.2f ms  %s", r.Name, r.EventsPerSec, r.RequestsPerSec, r.P99Ms, r.Note)
+	return &s.rep.Rows[len(s.rep.Rows)-1]
+}
+
+// benchEvents fills evs with events whose ids start at seq, over users users,
+// shaped like loadgen's (ids, a ~100-byte payload).
+func benchEvents(evs []cairn.Event, seq int64, users int, now time.Time) {
+	payload := json.RawMessage(`{"url":"/products/laptop-pro-14","referrer":"https://www.google.com/","loadTimeMs":412}`)
+	for i := range evs {
+		k := seq + int64(i)
+		u := "user-" + strconv.FormatInt(k*7919%int64(users), 10)
+		evs[i] = cairn.Event{
+			EventID: "bench-" + strconv.FormatInt(k, 36), UserID: u, SessionID: u + "-s1", Type: "page_view",
+			Payload: payload, OccurredAt: now.Add(-time.Duration(k%3600000) * time.Millisecond), ReceivedAt: now,
+		}
+	}
+}
+
+// storeCeiling writes pre-built 500-event batches into a fresh embedded
+// store, one batch at a time like the batcher, with Cairn's durability.
+func (s *suite) storeCeiling(ctx context.Context) (*Row, error) {
+	st, err := pebble.Open(filepath.Join(s.opts.Dir, "store-ceiling"), pebble.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	const batch = 500
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	pool := make([][]cairn.Event, 32)
+	for i := range pool {
+		pool[i] = make([]cairn.Event, batch)
+		benchEvents(pool[i], int64(i*batch), 100_000, now)
+	}
+	hist := loadgen.NewHistogram()
+	var n int64
+	start := time.Now()
+	for b := 0; time.Since(start) < s.opts.Duration && ctx.Err() == nil; b++ {
+		evs := pool[b%len(pool)]
+		if b >= len(pool) {
+			// New ids for reused batches: every event is new, as in Cairn.
+			for i := range evs {
+				evs[i].EventID = "bench-" + strconv.FormatInt(int64(b*batch+i), 36)
+			}
+		}
+		t := time.Now()
+		res, err := st.InsertEvents(ctx, evs)
+		if err != nil {
+			return nil, fmt.Errorf("insert: %w", err)
+		}
+		hist.Record(time.Since(t))
+		n += int64(res.Inserted)
+	}
+	el := time.Since(start).Seconds()
+	l := hist.Summary()
+	return s.add(Row{Name: "Store ceiling", Setup: "pebble InsertEvents, 500-event batches, Sync, 1 writer",
+		EventsPerSec: float64(n) / el, RequestsPerSec: float64(l.Count) / el, P50Ms: l.P50, P99Ms: l.P99, MaxMs: l.Max,
+		Note: "latency = one batch commit"}), nil
+}
+
+// load runs one loadgen configuration against base.
+func (s *suite) load(ctx context.Context, cfg loadgen.Config) (*loadgen.Result, error) {
+	r, err := loadgen.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Run(ctx)
+}
+
+func rowFrom(name, setup string, res *loadgen.Result, rss float64) Row {
+	var non2xx, errs int64
+	for k, v := range res.Status {
+		if len(k) != 3 || k[0] != '2' {
+			non2xx += v
+		}
+	}
+	for _, v := range res.Errors {
+		errs += v
+	}
+	return Row{Name: name, Setup: setup, EventsPerSec: res.EventsPerSec, RequestsPerSec: res.RequestsPerSec,
+		P50Ms: res.Latency.P50, P99Ms: res.Latency.P99, MaxMs: res.Latency.Max, RSSMB: rss, Non2xx: non2xx, Errors: errs}
+}
+
+// httpCeiling drives the no-op server with the batched and single-event
+// loads Cairn gets.
+func (s *suite) httpCeiling(ctx context.Context) (batch, single *Row, err error) {
+	p, err := startNoop(ctx, s.opts.Exe, s.opts.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer p.Stop(5 * time.Second)
+	o := s.opts
+	res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 100, Concurrency: o.Concurrency,
+		Duration: o.Duration, Users: o.PrefillUsers})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := rowFrom("HTTP ceiling, batched", fmt.Sprintf("no-op handler, 100 events/req, %d conns", o.Concurrency), res, 0)
+	batch = s.add(r)
+	res, err = s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 1, Concurrency: o.SingleConcurrency,
+		Duration: o.Duration, Users: o.PrefillUsers})
+	if err != nil {
+		return batch, nil, err
+	}
+	single = s.add(rowFrom("HTTP ceiling, single-event", fmt.Sprintf("no-op handler, 1 event/req, %d conns", o.SingleConcurrency), res, 0))
+	return batch, single, nil
+}
+
+// e2eRows are Cairn's end-to-end measurements.
+type e2eRows struct {
+	batch, single, fixed, journey, journeyIngest *Row
+}
+
+// cairn measures a real `cairn serve`.
+func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
+	o := s.opts
+	p, err := startCairn(ctx, o.Exe, filepath.Join(o.Dir, "cairn-data"), "cairn")
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop(2 * time.Minute)
+	out := &e2eRows{}
+	var accepted int64
+	// phase runs one load with RSS sampling and waits for the backlog to drain.
+	phase := func(name, setup string, cfg loadgen.Config) (*Row, error) {
+		cfg.URL = p.URL
+		if cfg.Users == 0 {
+			cfg.Users = o.PrefillUsers
+		}
+		rss := sampleRSS(p.PID())
+		res, err := s.load(ctx, cfg)
+		peak := rss.Stop()
+		s.rss = max(s.rss, peak)
+		if err != nil {
+			return nil, err
+		}
+		accepted += res.Events
+		if _, err := waitDrained(ctx, p.URL, 10*time.Minute); err != nil {
+			return nil, err
+		}
+		return s.add(rowFrom(name, setup, res, peak)), nil
+	}
+
+	if out.batch, err = phase("Cairn, batched", fmt.Sprintf("100 events/req, %d conns, max rate", o.Concurrency),
+		loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.Duration}); err != nil {
+		return out, err
+	}
+	if out.single, err = phase("Cairn, single-event", fmt.Sprintf("1 event/req, %d conns, max rate", o.SingleConcurrency),
+		loadgen.Config{EventsPerRequest: 1, Concurrency: o.SingleConcurrency, Duration: o.Duration}); err != nil {
+		return out, err
+	}
+	if out.fixed, err = phase("Cairn, single-event fixed rate", fmt.Sprintf("1 event/req, open model %.0f req/s, 256 conns", o.FixedRate),
+		loadgen.Config{EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate, Duration: o.Duration}); err != nil {
+		return out, err
+	}
+
+	// Pre-fill the store for journey reads.
+	if rest := o.PrefillEvents - accepted; rest > 0 {
+		s.progress("pre-filling the store with %d more events over %d users", rest, o.PrefillUsers)
+		res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 500, Concurrency: 8, TotalEvents: rest,
+			Users: o.PrefillUsers})
+		if err != nil {
+			return out, err
+		}
+		accepted += res.Events
+		if res.Events < rest {
+			return out, fmt.Errorf("pre-fill: %d of %d events acknowledged (status %v, errors %v)", res.Events, rest, res.Status, res.Errors)
+		}
+		if _, err := waitDrained(ctx, p.URL, 10*time.Minute); err != nil {
+			return out, err
+		}
+	}
+
+	// Journey reads while ingest runs at half the batched maximum.
+	email, password := "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"@example.com", "bench-password-1"
+	if err := signUp(ctx, p.URL, email, password); err != nil {
+		return out, err
+	}
+	ingestRate := max(1, out.batch.EventsPerSec/2/100)
+	const readRate = 500
+	rss := sampleRSS(p.PID())
+	var wg sync.WaitGroup
+	var ingRes *loadgen.Result
+	var ingErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ingRes, ingErr = s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 100, Concurrency: 32,
+			Rate: ingestRate, Duration: o.Duration, Users: o.PrefillUsers})
+	}()
+	jres, jerr := s.load(ctx, loadgen.Config{URL: p.URL, Mode: loadgen.ModeJourney, Concurrency: 32, Rate: readRate,
+		Duration: o.Duration, Users: o.PrefillUsers, JourneyLimit: 100, Auth: loadgen.Auth{Email: email, Password: password}})
+	wg.Wait()
+	peak := rss.Stop()
+	s.rss = max(s.rss, peak)
+	if jerr != nil {
+		return out, jerr
+	}
+	if ingErr != nil {
+		return out, ingErr
+	}
+	accepted += ingRes.Events
+	r := rowFrom("Cairn, journey reads under ingest", fmt.Sprintf("limit 100, open model %d req/s, %d events stored over %d users", readRate, accepted, o.PrefillUsers), jres, peak)
+	r.EventsPerSec = 0
+	if jres.Requests > 0 {
+		r.Note = fmt.Sprintf("%.1f events/page", float64(jres.Events)/float64(jres.Requests))
+	}
+	out.journey = s.add(r)
+	ir := rowFrom("Cairn, ingest during journey reads", fmt.Sprintf("100 events/req, open model %.0f req/s (half of max)", ingestRate), ingRes, peak)
+	out.journeyIngest = s.add(ir)
+	return out, nil
+}
+
+// replay writes a backlog into a spool as the pipeline does, without ever
+// flushing it (a crash with a backlog), then starts Cairn on it and measures
+// how fast the backlog drains into the store.
+func (s *suite) replay(ctx context.Context) (*Row, error) {
+	o := s.opts
+	dataDir := filepath.Join(o.Dir, "replay-data")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	s.progress("writing a %d-event spool backlog", o.ReplayEvents)
+	if err := writeBacklog(ctx, dataDir, o.ReplayEvents); err != nil {
+		return nil, fmt.Errorf("write backlog: %w", err)
+	}
+	start := time.Now()
+	p, err := startCairn(ctx, o.Exe, dataDir, "replay")
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop(2 * time.Minute)
+	rss := sampleRSS(p.PID())
+	done, err := waitDrained(ctx, p.URL, 30*time.Minute)
+	peak := rss.Stop()
+	s.rss = max(s.rss, peak)
+	if err != nil {
+		return nil, err
+	}
+	el := done.Sub(start).Seconds()
+	return s.add(Row{Name: "Spool replay after crash", Setup: fmt.Sprintf("%d-event backlog, from process start to empty backlog", o.ReplayEvents),
+		EventsPerSec: float64(o.ReplayEvents) / el, RSSMB: peak, Note: fmt.Sprintf("%.1f s", el)}), nil
+}
+
+// writeBacklog appends n events to dataDir's spool through the pipeline's
+// Ingest (100-event records, 16 concurrent writers), and stops without
+// starting the batcher: the state a crash leaves when the store lags.
+func writeBacklog(ctx context.Context, dataDir string, n int) error {
+	w, err := wal.Open(filepath.Join(dataDir, "spool"), wal.Options{})
+	if err != nil {
+		return err
+	}
+	pipe, err := pipeline.New(w, nil, pipeline.Options{MaxBacklog: int64(n) + 1})
+	if err != nil {
+		w.Close()
+		return err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			evs := make([]cairn.Event, 100)
+			for {
+				i := next.Add(100) - 100
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				k := min(100, int64(n)-i)
+				benchEvents(evs[:k], 10_000_000+i, 100_000, now)
+				if err := pipe.Ingest(ctx, evs[:k]); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	cerr := w.Close()
+	if err := <-errc; err != nil {
+		return err
+	}
+	return cerr
+}
+
+func (s *suite) targets(store, httpBatch, httpSingle *Row, e2e *e2eRows, replay *Row) {
+	add := func(name string, value float64, unit, goal string, met bool, detail string) {
+		s.rep.Targets = append(s.rep.Targets, Target{Name: name, Value: value, Unit: unit, Goal: goal, Met: met, Detail: detail})
+	}
+	if e2e == nil {
+		e2e = &e2eRows{}
+	}
+	if b := e2e.batch; b != nil {
+		add("Batched durable ingest", b.EventsPerSec, "events/s", "≥ 30,000 events/s", b.EventsPerSec >= 30000, "")
+		if store != nil {
+			r := b.EventsPerSec / store.EventsPerSec * 100
+			add("Batched ingest vs store ceiling", r, "%", "≥ 70%", r >= 70,
+				fmt.Sprintf("%.0f / %.0f events/s", b.EventsPerSec, store.EventsPerSec))
+		}
+		if httpBatch != nil {
+			r := b.EventsPerSec / httpBatch.EventsPerSec * 100
+			add("Batched ingest vs HTTP ceiling (info)", r, "%", "–", true,
+				fmt.Sprintf("%.0f / %.0f events/s", b.EventsPerSec, httpBatch.EventsPerSec))
+		}
+	}
+	if sg := e2e.single; sg != nil && httpSingle != nil {
+		r := sg.RequestsPerSec / httpSingle.RequestsPerSec * 100
+		add("Single-event throughput vs HTTP ceiling", r, "%", "≥ 50%", r >= 50,
+			fmt.Sprintf("%.0f / %.0f req/s", sg.RequestsPerSec, httpSingle.RequestsPerSec))
+	}
+	if f := e2e.fixed; f != nil {
+		add(fmt.Sprintf("Single-event p99 at %.0f req/s", s.opts.FixedRate), f.P99Ms, "ms", "≤ 10 ms", f.P99Ms <= 10 && f.Non2xx+f.Errors == 0,
+			fmt.Sprintf("achieved %.0f req/s, %d failed", f.RequestsPerSec, f.Non2xx+f.Errors))
+	}
+	if j := e2e.journey; j != nil {
+		add("Journey p99 under ingest", j.P99Ms, "ms", "≤ 5 ms", j.P99Ms <= 5 && j.Non2xx+j.Errors == 0,
+			fmt.Sprintf("%.0f req/s, %d failed", j.RequestsPerSec, j.Non2xx+j.Errors))
+	}
+	if s.rss > 0 {
+		add("Peak RSS", s.rss, "MiB", "≤ 300 MiB", s.rss <= 300, "max over every Cairn phase")
+	}
+	if replay != nil && store != nil {
+		r := replay.EventsPerSec / store.EventsPerSec * 100
+		add("Replay drain vs store ceiling", r, "%", "≥ 80%", r >= 80,
+			fmt.Sprintf("%.0f / %.0f events/s", replay.EventsPerSec, store.EventsPerSec))
+	}
+}
