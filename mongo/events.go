@@ -51,35 +51,58 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		res.Inserted = len(docs)
 		return res, nil
 	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+	out, ok := classifyInsertError(err)
+	if !ok {
 		return cairn.InsertResult{}, storeError("insert events", err)
 	}
-	var retry []string
-	rejected := 0
-	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(origin) {
-			return cairn.InsertResult{}, storeError("insert events", fmt.Errorf("write error for unknown index %d: %w", we.Index, err))
+	for _, w := range out {
+		if w.index < 0 || w.index >= len(origin) {
+			return cairn.InsertResult{}, storeError("insert events", fmt.Errorf("write error for unknown index %d: %w", w.index, err))
 		}
-		switch classifyWrite(we.Code) {
+	}
+	var retry []string
+	for _, w := range out {
+		ev := &events[origin[w.index]]
+		switch w.outcome {
 		case outcomeDuplicate:
 			res.Duplicates++
 		case outcomePermanent:
-			rejected++
-			res.Rejected = append(res.Rejected, cairn.RejectedEvent{
-				Event:  events[origin[we.Index]],
-				Reason: fmt.Sprintf("MongoDB rejected the document (code %d): %s", we.Code, we.Message),
-			})
+			res.Rejected = append(res.Rejected, cairn.RejectedEvent{Event: *ev, Reason: w.reason})
 		default:
-			retry = append(retry, fmt.Sprintf("%s: code %d: %s", events[origin[we.Index]].EventID, we.Code, we.Message))
+			retry = append(retry, ev.EventID+": "+w.reason)
 		}
 	}
 	if len(retry) > 0 {
 		s.log.Warn("insert failed for some events; the batch will be retried", "failed", len(retry), "first", retry[0])
 		return cairn.InsertResult{}, storeError("insert events", err)
 	}
-	res.Inserted = len(docs) - res.Duplicates - rejected
+	res.Inserted = len(docs) - len(out)
 	return res, nil
+}
+
+// docOutcome is what happened to one document of a failed insertMany.
+type docOutcome struct {
+	index   int // in the inserted slice
+	outcome writeOutcome
+	reason  string
+}
+
+// classifyInsertError sorts the per-document errors of an unordered
+// insertMany. ok is false when err is not a plain set of write errors
+// (network, write concern, ...): then the whole call must be retried.
+func classifyInsertError(err error) (out []docOutcome, ok bool) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, false
+	}
+	for _, we := range bwe.WriteErrors {
+		out = append(out, docOutcome{
+			index:   we.Index,
+			outcome: classifyWrite(we.Code),
+			reason:  fmt.Sprintf("MongoDB rejected the document (code %d): %s", we.Code, we.Message),
+		})
+	}
+	return out, true
 }
 
 // journeySort is the order of the journey index: newest first, ties by _id.

@@ -175,7 +175,7 @@ var listeningRE = regexp.MustCompile(`^ferretdb listening mongodb://([^/]+)/`)
 
 // launch starts the process and waits for its "listening" line. s.mu is held.
 func (s *Server) launch(logf *os.File) (string, error) {
-	cmd := exec.Command(s.bin, "-listen", s.addr, "-dir", filepath.Join(s.dir, "data"), "-log-level", "warn")
+	cmd := exec.Command(s.bin, "-listen", s.addr, "-dir", filepath.Join(s.dir, "data"), "-log-level", "error")
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
