@@ -1,0 +1,228 @@
+package http_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	cairnhttp "github.com/cairn-dev/cairn/http"
+)
+
+// fakeIngester records what it accepts (a unit-test double).
+type fakeIngester struct {
+	mu     sync.Mutex
+	got    []cairn.Event
+	err    error
+	stats  cairn.IngestStats
+	nextID int
+}
+
+func (f *fakeIngester) Ingest(ctx context.Context, events []cairn.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	for i := range events {
+		if events[i].EventID == "" {
+			f.nextID++
+			events[i].EventID = fmt.Sprintf("gen-%d", f.nextID)
+		}
+	}
+	f.got = append(f.got, events...)
+	return nil
+}
+
+func (f *fakeIngester) Stats() cairn.IngestStats { return f.stats }
+
+// nopStore is an empty EventStore (a unit-test double).
+type nopStore struct{ pingErr error }
+
+func (nopStore) InsertEvents(context.Context, []cairn.Event) (cairn.InsertResult, error) {
+	return cairn.InsertResult{}, nil
+}
+func (nopStore) Journey(_ context.Context, q cairn.JourneyQuery) (*cairn.JourneyPage, error) {
+	return &cairn.JourneyPage{Events: []cairn.Event{}}, nil
+}
+func (nopStore) CountEvents(context.Context) (int64, error) { return 0, nil }
+func (nopStore) ExportEvents(context.Context, string, func(*cairn.Event) error) error {
+	return nil
+}
+func (s nopStore) Ping(context.Context) error { return s.pingErr }
+func (nopStore) Close() error                 { return nil }
+
+func newServer(ing *fakeIngester, store cairn.EventStore) (*cairnhttp.Server, []string) {
+	var mu sync.Mutex
+	var rejected []string
+	s := &cairnhttp.Server{
+		Ingester: ing, Store: store,
+		Now:        func() time.Time { return time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC) },
+		OnRejected: func(reason string, n int) { mu.Lock(); rejected = append(rejected, reason); mu.Unlock() },
+	}
+	return s, rejected
+}
+
+func post(t *testing.T, h http.Handler, body []byte, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/events", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestPostEvents(t *testing.T) {
+	ev := `{"userId":"u","sessionId":"s","type":"page_view"}`
+	gzipped := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	hugeGzip := gzipped("[" + strings.Repeat(" ", 9<<20) + "]")
+	cases := []struct {
+		name    string
+		body    []byte
+		headers []string
+		status  int
+		count   int
+	}{
+		{"Single", []byte(ev), nil, 202, 1},
+		{"Batch", []byte("[" + ev + "," + ev + "]"), nil, 202, 2},
+		{"TextPlain", []byte(ev), []string{"Content-Type", "text/plain;charset=UTF-8"}, 202, 1},
+		{"NoContentType", []byte(ev), []string{"Content-Type", ""}, 202, 1},
+		{"Gzip", gzipped(ev), []string{"Content-Encoding", "gzip"}, 202, 1},
+		{"Max1000", []byte("[" + strings.TrimSuffix(strings.Repeat(ev+",", 1000), ",") + "]"), nil, 202, 1000},
+		{"Over1000", []byte("[" + strings.TrimSuffix(strings.Repeat(ev+",", 1001), ",") + "]"), nil, 413, 0},
+		{"GzipBomb", hugeGzip, []string{"Content-Encoding", "gzip"}, 413, 0},
+		{"Empty", []byte(""), nil, 400, 0},
+		{"Whitespace", []byte("  \n"), nil, 400, 0},
+		{"Scalar", []byte(`"x"`), nil, 400, 0},
+		{"Null", []byte(`null`), nil, 400, 0},
+		{"TrailingGarbage", []byte(ev + "x"), nil, 400, 0},
+		{"FormEncoded", []byte(ev), []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, 0},
+		{"Deflate", []byte(ev), []string{"Content-Encoding", "deflate"}, 415, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ing := &fakeIngester{}
+			s, _ := newServer(ing, nopStore{})
+			rec := post(t, s.Handler(), tc.body, tc.headers...)
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") || rec.Header().Get("X-Request-Id") == "" {
+				t.Fatalf("headers: %v", rec.Header())
+			}
+			if len(ing.got) != tc.count {
+				t.Fatalf("ingested %d events, want %d", len(ing.got), tc.count)
+			}
+			if tc.status == 202 {
+				var body cairnhttp.AcceptedResponse
+				json.Unmarshal(rec.Body.Bytes(), &body)
+				if body.Message != "Events accepted for processing" || body.Count != tc.count || len(body.EventIDs) != tc.count {
+					t.Fatalf("body = %s", rec.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestPostEventsUnavailable(t *testing.T) {
+	ing := &fakeIngester{err: &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Backlog full."}}
+	s, _ := newServer(ing, nopStore{})
+	rec := post(t, s.Handler(), []byte(`{"userId":"u","sessionId":"s","type":"page_view"}`))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d Retry-After=%q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	var body cairnhttp.ErrorResponse
+	if json.Unmarshal(rec.Body.Bytes(), &body); body.Code != "unavailable" {
+		t.Fatalf("body = %s", rec.Body)
+	}
+}
+
+func TestRequestIDEchoedOrGenerated(t *testing.T) {
+	s, _ := newServer(&fakeIngester{}, nopStore{})
+	req := httptest.NewRequest("GET", "/health", nil)
+	req.Header.Set("X-Request-Id", "abc-123")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if got := rec.Header().Get("X-Request-Id"); got != "abc-123" {
+		t.Fatalf("X-Request-Id = %q, want echo", got)
+	}
+	req.Header.Set("X-Request-Id", "bad id\n")
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if got := rec.Header().Get("X-Request-Id"); got == "" || strings.Contains(got, " ") {
+		t.Fatalf("X-Request-Id = %q, want a generated id", got)
+	}
+}
+
+func TestHealthDegradedWhenStoreDown(t *testing.T) {
+	s, _ := newServer(&fakeIngester{stats: cairn.IngestStats{Backlog: 7}}, nopStore{pingErr: cairn.Errorf(cairn.EUNAVAILABLE, "down")})
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	var h cairnhttp.HealthResponse
+	json.Unmarshal(rec.Body.Bytes(), &h)
+	if rec.Code != 503 || h.Status != "degraded" || h.Database != "disconnected" || h.BufferSize != 7 {
+		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	}
+	s, _ = newServer(&fakeIngester{}, nopStore{})
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	json.Unmarshal(rec.Body.Bytes(), &h)
+	if rec.Code != 200 || h.Status != "ok" || h.Database != "connected" {
+		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestObserveRequestSeesRoutePattern(t *testing.T) {
+	var routes []string
+	s := &cairnhttp.Server{Ingester: &fakeIngester{}, Store: nopStore{},
+		ObserveRequest: func(route string, status int, d time.Duration) { routes = append(routes, fmt.Sprintf("%s %d", route, status)) }}
+	for _, path := range []string{"/users/abc/journey", "/nope"} {
+		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	want := []string{"GET /users/{userId}/journey 200", "unmatched 404"}
+	if fmt.Sprint(routes) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", routes, want)
+	}
+}
+
+// FuzzDecodeEvents: any body gives events or a 4xx-class error, never a
+// panic or an internal error.
+func FuzzDecodeEvents(f *testing.F) {
+	f.Add([]byte(`[{"userId":"u","sessionId":"s","type":"page_view"}]`))
+	f.Add([]byte(`{"userId":"u","sessionId":"s","type":"search","payload":{"q":[1,{"a":null}]}}`))
+	f.Add([]byte(`[[],{},1,"x",null]`))
+	f.Add([]byte(`  [ ]  `))
+	now := time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC)
+	rules := cairn.NewEventRules(nil, 24*time.Hour)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := cairnhttp.DecodeEvents(body, now, rules)
+		if err != nil {
+			switch cairn.ErrorCode(err) {
+			case cairn.EINVALID, cairn.ETOOLARGE:
+			default:
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		if len(evs) == 0 || len(evs) > cairnhttp.MaxEventsPerRequest {
+			t.Fatalf("%d events accepted", len(evs))
+		}
+	})
+}
