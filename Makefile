@@ -1,0 +1,19 @@
+# Cairn developer shortcuts. Each target is one plain command; run them from the
+# repository root.
+.PHONY: run test bench bench-quick
+
+## run: start the server (embedded store, ./data, port 3000)
+run:
+	go run ./cmd/cairn serve
+
+## test: what CI runs (installs test components, vets, tests)
+test:
+	bash scripts/test.sh
+
+## bench: the full benchmark suite (several minutes; writes bench-results.json)
+bench:
+	go run ./cmd/cairn bench
+
+## bench-quick: a smoke run of the suite (under a minute)
+bench-quick:
+	go run ./cmd/cairn bench --quick
