@@ -242,6 +242,9 @@ func (p *Pipeline) Start() {
 // during the drain and ctx's error if the drain was cut short.
 func (p *Pipeline) Close(ctx context.Context) (int64, error) {
 	p.closeOnce.Do(func() { close(p.drain) })
+	if p.cancel == nil {
+		return 0, nil // never started
+	}
 	select {
 	case <-p.done:
 		return p.drained.Load(), nil
@@ -268,6 +271,9 @@ func (p *Pipeline) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		// Take the sync notification before reading, so a sync that lands
+		// after the reader hits EOF still wakes us (no lost wake-up).
+		_, notify := p.wal.Synced()
 		caughtUp := p.fill(r, &st)
 		if !draining {
 			select {
@@ -292,7 +298,6 @@ func (p *Pipeline) run(ctx context.Context) {
 		if draining && caughtUp && len(st.events) == 0 {
 			return
 		}
-		_, notify := p.wal.Synced()
 		var wait <-chan time.Time
 		if len(st.events) > 0 {
 			timer.Reset(p.opts.FlushInterval - time.Since(st.events[0].ReceivedAt))

@@ -1,0 +1,282 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/pipeline"
+	"github.com/cairn-dev/cairn/wal"
+)
+
+// flakyStore wraps a real store and fails or rejects on demand (a test double
+// around the real embedded store).
+type flakyStore struct {
+	cairn.EventStore
+	failures atomic.Int64 // fail this many more calls
+	reject   string       // reject events whose id has this prefix
+	calls    atomic.Int64
+	sizes    chan int
+}
+
+func (f *flakyStore) InsertEvents(ctx context.Context, evs []cairn.Event) (cairn.InsertResult, error) {
+	f.calls.Add(1)
+	if f.failures.Add(-1) >= 0 {
+		return cairn.InsertResult{}, cairn.Errorf(cairn.EUNAVAILABLE, "injected outage")
+	}
+	var keep []cairn.Event
+	var rejected []cairn.RejectedEvent
+	for _, e := range evs {
+		if f.reject != "" && strings.HasPrefix(e.EventID, f.reject) {
+			rejected = append(rejected, cairn.RejectedEvent{Event: e, Reason: "injected rejection"})
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	res, err := f.EventStore.InsertEvents(ctx, keep)
+	res.Rejected = rejected
+	if f.sizes != nil && err == nil {
+		select {
+		case f.sizes <- len(evs):
+		default:
+		}
+	}
+	return res, err
+}
+
+type env struct {
+	dir   string
+	wal   *wal.WAL
+	store *flakyStore
+	pipe  *pipeline.Pipeline
+}
+
+func setup(t *testing.T, dir string, opts pipeline.Options) *env {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ps, err := pebble.Open(filepath.Join(dir, "store"), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wal.Open(filepath.Join(dir, "spool"), wal.Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &flakyStore{EventStore: ps}
+	opts.DeadLetterPath = filepath.Join(dir, "deadletter.jsonl")
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = time.Millisecond
+		opts.MaxBackoff = 10 * time.Millisecond
+	}
+	p, err := pipeline.New(w, fs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, wal: w, store: fs, pipe: p}
+	t.Cleanup(func() { e.close(t) })
+	return e
+}
+
+func (e *env) close(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.pipe.Close(ctx)
+	e.wal.Close()
+	e.store.Close()
+}
+
+func events(prefix string, n int) []cairn.Event {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	out := make([]cairn.Event, n)
+	for i := range out {
+		out[i] = cairn.Event{EventID: fmt.Sprintf("%s-%d", prefix, i), UserID: "u", SessionID: "s", Type: "page_view",
+			Payload: json.RawMessage(`{}`), OccurredAt: now, ReceivedAt: now}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSizeTrigger(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 10, FlushInterval: time.Hour})
+	e.store.sizes = make(chan int, 10)
+	e.pipe.Start()
+	if err := e.pipe.Ingest(context.Background(), events("a", 9)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-e.store.sizes:
+		t.Fatalf("flushed %d events below the size trigger", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := e.pipe.Ingest(context.Background(), events("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-e.store.sizes; n != 10 {
+		t.Fatalf("flushed %d, want 10", n)
+	}
+	waitFor(t, "backlog 0", func() bool { return e.pipe.Stats().Backlog == 0 })
+}
+
+// TestTimeTriggerUnderSteadyTraffic: the seed restarts its timer on every
+// event, so steady traffic postpones the flush forever. Cairn's interval
+// counts from the oldest waiting event.
+func TestTimeTriggerUnderSteadyTraffic(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 100000, FlushInterval: 100 * time.Millisecond})
+	e.pipe.Start()
+	stop := time.Now().Add(time.Second)
+	for i := 0; time.Now().Before(stop); i++ {
+		if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("s%d", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Traffic never paused for a whole interval, yet flushes happened.
+	if f := e.pipe.Stats().Flushes; f < 3 {
+		t.Fatalf("%d flushes during 1s of steady traffic with a 100ms interval; want several", f)
+	}
+}
+
+func TestRetriesUntilStoreRecovers(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 5, FlushInterval: 10 * time.Millisecond})
+	e.store.failures.Store(5)
+	e.pipe.Start()
+	if err := e.pipe.Ingest(context.Background(), events("r", 12)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "drain after outage", func() bool { return e.pipe.Stats().Backlog == 0 })
+	st := e.pipe.Stats()
+	if st.FlushFailures != 5 || st.Stored != 12 || st.Accepted != 12 {
+		t.Fatalf("stats = %+v; want 5 failures, 12 stored", st)
+	}
+	if n, _ := e.store.CountEvents(context.Background()); n != 12 {
+		t.Fatalf("store has %d events, want 12", n)
+	}
+}
+
+func TestBacklogLimit(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour, MaxBacklog: 10})
+	e.pipe.Start()
+	if err := e.pipe.Ingest(context.Background(), events("x", 8)); err != nil {
+		t.Fatal(err)
+	}
+	err := e.pipe.Ingest(context.Background(), events("y", 3))
+	if cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+		t.Fatalf("over the limit: %v, want EUNAVAILABLE", err)
+	}
+	if st := e.pipe.Stats(); st.Backlog != 8 || st.Accepted != 8 {
+		t.Fatalf("a refused request was partly accepted: %+v", st)
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 1, FlushInterval: time.Millisecond})
+	e.store.reject = "bad"
+	e.pipe.Start()
+	evs := append(events("good", 2), events("bad", 1)...)
+	if err := e.pipe.Ingest(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "drain", func() bool { return e.pipe.Stats().Backlog == 0 })
+	if st := e.pipe.Stats(); st.DeadLettered != 1 || st.Stored != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "deadletter.jsonl"))
+	if err != nil || !strings.Contains(string(b), `"reason":"injected rejection"`) || !strings.Contains(string(b), `"eventId":"bad-0"`) {
+		t.Fatalf("dead-letter file: %q %v", b, err)
+	}
+}
+
+func TestReplayAfterRestartAndDrainOnClose(t *testing.T) {
+	dir := t.TempDir()
+	e := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	e.store.failures.Store(1 << 30) // store down: nothing reaches it
+	e.pipe.Start()
+	for i := range 5 {
+		if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("p%d", i), 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if _, err := e.pipe.Close(ctx); err == nil {
+		t.Fatal("drain against a dead store reported success")
+	}
+	cancel()
+	e.wal.Close()
+	e.store.Close()
+
+	// Restart with a healthy store: the backlog is known before Start, and
+	// Close drains it.
+	e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	if b := e2.pipe.Stats().Backlog; b != 100 {
+		t.Fatalf("backlog after restart = %d, want 100", b)
+	}
+	e2.pipe.Start()
+	n, err := e2.pipe.Close(context.Background())
+	if err != nil || n != 100 {
+		t.Fatalf("drain flushed %d, %v; want 100", n, err)
+	}
+	if c, _ := e2.store.CountEvents(context.Background()); c != 100 {
+		t.Fatalf("store has %d, want 100", c)
+	}
+}
+
+func TestConcurrentIngest(t *testing.T) {
+	e := setup(t, "", pipeline.Options{FlushSize: 50, FlushInterval: 5 * time.Millisecond})
+	e.pipe.Start()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("c%d-%d", g, i), 7)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "drain", func() bool { return e.pipe.Stats().Backlog == 0 })
+	if c, _ := e.store.CountEvents(context.Background()); c != 16*20*7 {
+		t.Fatalf("store has %d, want %d", c, 16*20*7)
+	}
+	if _, segs := e.wal.Size(); segs > 2 {
+		t.Fatalf("spool not trimmed: %d segments", segs)
+	}
+}
+
+func TestAssignsUUIDv7(t *testing.T) {
+	e := setup(t, "", pipeline.Options{})
+	evs := events("x", 2)
+	evs[0].EventID = ""
+	if err := e.pipe.Ingest(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if id := evs[0].EventID; len(id) != 36 || id[14] != '7' {
+		t.Fatalf("generated id %q is not a UUIDv7", id)
+	}
+	if evs[1].EventID != "x-1" {
+		t.Fatalf("client id replaced: %q", evs[1].EventID)
+	}
+}
