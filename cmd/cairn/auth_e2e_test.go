@@ -170,6 +170,16 @@ func TestE2EUsersCreateAndClosedSignup(t *testing.T) {
 		t.Fatalf("users create with a taken email: exit %d: %s", code, out)
 	}
 
+	if code, out := runCairn(t, "member-pass-1\n", env, "users", "create", "--email", "mia@example.com", "--name", "Mia"); code != 0 || !strings.Contains(out, "created member") {
+		t.Fatalf("users create (member): exit %d: %s", code, out)
+	}
+	if code, out := runCairn(t, "", env, "users", "set-role", "--email", "MIA@example.com", "--role", "admin"); code != 0 || !strings.Contains(out, "mia@example.com is now admin") {
+		t.Fatalf("users set-role: exit %d: %s", code, out)
+	}
+	if code, out := runCairn(t, "", env, "users", "list"); code != 0 || strings.Count(out, "\tadmin\t") != 2 {
+		t.Fatalf("users list: exit %d: %s", code, out)
+	}
+
 	p := startCairn(t, dir, "NODE_ENV=production", "BETTER_AUTH_SECRET=e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz",
 		"BETTER_AUTH_URL=http://127.0.0.1")
 	a := p.newAccount()

@@ -22,15 +22,17 @@ import (
 // store can be opened only while the server is stopped.
 func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"usage: cairn users create --email E --name N [--admin] (password on stdin or prompted) | cairn users list"}
+		return &configError{"usage: cairn users create --email E --name N [--admin] (password on stdin or prompted) | list | set-role --email E --role admin|member"}
 	}
 	switch args[0] {
 	case "create":
 		return runUsersCreate(ctx, args[1:], stdin, stdout, stderr)
 	case "list":
 		return runUsersList(ctx, args[1:], stdout, stderr)
+	case "set-role":
+		return runUsersSetRole(ctx, args[1:], stdout, stderr)
 	default:
-		return &configError{fmt.Sprintf("unknown users command %q (create, list)", args[0])}
+		return &configError{fmt.Sprintf("unknown users command %q (create, list, set-role)", args[0])}
 	}
 }
 
@@ -100,6 +102,38 @@ func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		q.After = page.Next
 	}
+}
+
+// runUsersSetRole makes an existing account admin or member, e.g. a user
+// migrated from the seed's database, which has no role.
+func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var email, role string
+	cfg, _, err := loadConfig("users set-role", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the account's email (required)")
+		fs.StringVar(&role, "role", "", "admin or member (required)")
+	})
+	if err != nil {
+		return err
+	}
+	if email == "" || (role != cairn.RoleAdmin && role != cairn.RoleMember) {
+		return &configError{"--email and --role admin|member are required"}
+	}
+	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	u, err := store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if cairn.ErrorCode(err) == cairn.ENOTFOUND {
+		return fmt.Errorf("no account with email %s", email)
+	} else if err != nil {
+		return err
+	}
+	if err := store.SetUserRole(ctx, u.ID, role, time.Now().UTC().Truncate(time.Millisecond)); err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s is now %s\n", u.Email, role)
+	return nil
 }
 
 // openAuthStore opens the configured store for account commands.
