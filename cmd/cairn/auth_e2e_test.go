@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/mongo/mongotest"
 )
 
 // account is one signed-in identity against a running Cairn: its own
@@ -196,7 +198,8 @@ func TestE2EUsersCreateAndClosedSignup(t *testing.T) {
 }
 
 // TestE2EBetterAuthClient runs the official better-auth client (Node, the
-// project in test/betterauth-client) against the real binary.
+// project in test/betterauth-client) against the real binary, on the
+// embedded store and on MongoDB (FerretDB).
 func TestE2EBetterAuthClient(t *testing.T) {
 	dir := os.Getenv("CAIRN_BETTERAUTH_CLIENT_DIR")
 	if dir == "" {
@@ -212,7 +215,19 @@ func TestE2EBetterAuthClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
 	}
-	p := startCairn(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000")
+	t.Run("Embedded", func(t *testing.T) {
+		runBetterAuthClient(t, node, dir, startCairn(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000"))
+	})
+	t.Run("MongoDB", func(t *testing.T) {
+		srv := mongotest.Start(t)
+		p := startCairn(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000",
+			"MONGODB_URI="+srv.DatabaseURI(mongotest.DatabaseName(t)))
+		runBetterAuthClient(t, node, dir, p)
+	})
+}
+
+func runBetterAuthClient(t *testing.T, node, dir string, p *proc) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "client.mjs")
