@@ -43,7 +43,7 @@ type env struct {
 	clock *clock
 }
 
-func newEnv(t *testing.T, mod func(*auth.Config)) *env {
+func newEnv(t testing.TB, mod func(*auth.Config)) *env {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
 	if err != nil {

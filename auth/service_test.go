@@ -330,3 +330,37 @@ func FuzzSignerVerify(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerify measures one password verification (scrypt, N=16384,
+// r=16): the cost of every sign-in.
+func BenchmarkVerify(b *testing.B) {
+	h := auth.NewHasher(1)
+	hash, err := h.Hash(b.Context(), "correct-horse-9")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if ok, err := h.Verify(b.Context(), hash, "correct-horse-9"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkAuthenticate measures authenticating a request by its session
+// cookie on the embedded store (what every protected read pays).
+func BenchmarkAuthenticate(b *testing.B) {
+	e := newEnv(b, nil)
+	w := e.do("POST", "/api/auth/sign-up/email", `{"name":"N","email":"b@example.com","password":"password-1"}`,
+		map[string]string{"Content-Type": "application/json"})
+	var cookie string
+	for _, c := range w.Result().Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	r := httptest.NewRequest("GET", "/users/u/journey", nil)
+	r.Header.Set("Cookie", cookie)
+	for b.Loop() {
+		if _, err := e.svc.Authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
