@@ -25,7 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +61,6 @@ type Config struct {
 	Production bool
 	// SignupOpen allows POST /api/auth/sign-up/email.
 	SignupOpen bool
-	// RateLimit overrides the rate limiting default (on in production).
-	RateLimit *bool
 	// WriteError writes Cairn's own JSON error for GET /session and GET
 	// /users (the http package's error writer). Nil uses a built-in one.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
@@ -137,7 +137,7 @@ func New(store cairn.AuthStore, cfg Config) (*Service, error) {
 	if s.writeError == nil {
 		s.writeError = writeCairnError
 	}
-	if (cfg.RateLimit == nil && cfg.Production) || (cfg.RateLimit != nil && *cfg.RateLimit) {
+	if cfg.Production {
 		s.limiter = newRateLimiter(s.now)
 	}
 	s.mux = http.NewServeMux()
@@ -163,16 +163,7 @@ func (s *Service) routes() map[string]http.HandlerFunc {
 // Routes lists the routes Handler serves. "/api/auth/" answers every other
 // path under /api/auth with an empty 404, as Better Auth does.
 func (s *Service) Routes() []string {
-	return []string{
-		"POST /api/auth/sign-up/email",
-		"POST /api/auth/sign-in/email",
-		"POST /api/auth/sign-out",
-		"GET /api/auth/get-session",
-		"POST /api/auth/get-session",
-		"/api/auth/",
-		"GET /session",
-		"GET /users",
-	}
+	return slices.Sorted(maps.Keys(s.routes()))
 }
 
 // Handler serves every route listed by Routes.
