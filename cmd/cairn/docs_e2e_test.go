@@ -4,15 +4,19 @@ package main
 // renders every operation of the document from the embedded assets alone.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -151,4 +155,293 @@ func clipDOM(s string) string {
 		return s[:4000] + "…"
 	}
 	return s
+}
+
+// TestDocsTryItOutInChromium uses the explorer as a person would, through
+// the Chrome DevTools protocol: in Swagger UI it calls the journey without a
+// session (401), signs up with "Try it out", sends an event, and reads the
+// journey back with the session cookie the browser kept.
+func TestDocsTryItOutInChromium(t *testing.T) {
+	bin := chromiumPath(t)
+	// The browser's Origin must be trusted for sign-up, so Cairn's base URL
+	// is the address the browser uses.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	p := startCairn(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
+
+	b := startBrowser(t, bin)
+	page := b.open(p.URL + "/api-docs")
+	page.waitFor(`!!document.querySelector("#operations-Auth-signUpEmail")`)
+	page.eval(tryItOutJS)
+
+	call := func(op string, body string, params map[string]string) (status int, text string) {
+		t.Helper()
+		ps, _ := json.Marshal(params)
+		var res struct {
+			Status string `json:"status"`
+			Text   string `json:"text"`
+		}
+		page.evalInto(&res, "tryItOut("+strconv.Quote(op)+", "+strconv.Quote(body)+", "+string(ps)+")")
+		n, err := strconv.Atoi(res.Status)
+		if err != nil {
+			t.Fatalf("%s: no status in the rendered response: %+v", op, res)
+		}
+		return n, res.Text
+	}
+
+	user := "ui-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if st, text := call("getJourney", "", map[string]string{"userId": user}); st != http.StatusUnauthorized {
+		t.Fatalf("journey before sign-in: %d, want 401\n%s", st, text)
+	}
+	signUp := `{"email":"` + user + `@example.com","password":"correct-horse-9","name":"Swagger User"}`
+	if st, text := call("signUpEmail", signUp, nil); st != http.StatusOK {
+		t.Fatalf("sign-up: %d, want 200\n%s", st, text)
+	}
+	event := `{"eventId":"` + user + `-1","userId":"` + user + `","sessionId":"s1","type":"page_view","payload":{"url":"/docs"}}`
+	if st, text := call("ingestEvents", event, nil); st != http.StatusAccepted || !strings.Contains(text, user+"-1") {
+		t.Fatalf("POST /events: %d, want 202 with the eventId\n%s", st, text)
+	}
+	// The event is readable within one flush interval; poll for it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, text := call("getJourney", "", map[string]string{"userId": user})
+		if st != http.StatusOK {
+			t.Fatalf("journey after sign-in: %d, want 200 (the session cookie was not sent?)\n%s", st, text)
+		}
+		if strings.Contains(text, user+"-1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event never showed up in the journey:\n%s", text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// tryItOutJS drives one operation in Swagger UI: open it, "Try it out",
+// fill the body and parameters, "Execute", and return the rendered status
+// and response text.
+const tryItOutJS = `
+window.tryItOut = async function (opId, body, params) {
+  const until = async (f, what) => {
+    for (let i = 0; i < 200; i++) {
+      const v = f();
+      if (v) return v;
+      await new Promise(r => setTimeout(r, 50));
+    }
+    throw new Error("timed out waiting for " + what + " in " + opId);
+  };
+  const setValue = (el, v) => {
+    const proto = el.tagName === "TEXTAREA" ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+    Object.getOwnPropertyDescriptor(proto, "value").set.call(el, v);
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  };
+  const op = await until(() => document.querySelector(".opblock[id$='-" + opId + "']"), "the operation");
+  if (!op.classList.contains("is-open")) {
+    (op.querySelector(".opblock-summary-control") || op.querySelector(".opblock-summary")).click();
+  }
+  const tryBtn = await until(() => op.querySelector(".try-out__btn"), "Try it out");
+  if (!tryBtn.classList.contains("cancel")) tryBtn.click();
+  await until(() => op.querySelector("button.execute"), "Execute");
+  const clear = op.querySelector("button.btn-clear");
+  if (clear) clear.click();
+  // React may re-render a field after it is set: set until it sticks.
+  const fill = async (sel, value, what) => {
+    await until(() => {
+      const el = op.querySelector(sel);
+      if (!el) return false;
+      if (el.value === value) return true;
+      setValue(el, value);
+      return false;
+    }, what);
+  };
+  if (body) await fill("textarea.body-param__text", body, "the body");
+  for (const [name, value] of Object.entries(params || {})) {
+    await fill("tr[data-param-name='" + name + "'] input", value, "parameter " + name);
+  }
+  await new Promise(r => setTimeout(r, 100));
+  op.querySelector("button.execute").click();
+  const cell = await until(() => op.querySelector(".live-responses-table tbody .response-col_status"), "the response");
+  const table = op.querySelector(".live-responses-table");
+  return { status: cell.textContent.trim(), text: table.textContent };
+};
+true`
+
+// browser is a headless Chromium driven over --remote-debugging-pipe.
+type browser struct {
+	t       *testing.T
+	w       *os.File
+	mu      sync.Mutex
+	nextID  int
+	waiting map[int]chan cdpReply
+}
+
+type cdpReply struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// startBrowser starts Chromium with the DevTools protocol on a pipe (fd 3
+// in, fd 4 out) and kills its process group at the end of the test.
+func startBrowser(t *testing.T, bin string) *browser {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(chromiumArgs(t), "--remote-debugging-pipe", "--window-size=1280,2000", "about:blank")...)
+	cmd.ExtraFiles = []*os.File{inR, outW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	inR.Close()
+	outW.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	b := &browser{t: t, w: inW, waiting: map[int]chan cdpReply{}}
+	go b.read(outR)
+	t.Cleanup(func() {
+		inW.Close()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		outR.Close()
+		if t.Failed() {
+			t.Logf("chromium stderr:\n%s", tail(stderr.String(), 20))
+		}
+	})
+	return b
+}
+
+// read dispatches the replies to commands; events are ignored.
+func (b *browser) read(r io.Reader) {
+	br := bufio.NewReader(r)
+	for {
+		msg, err := br.ReadBytes(0)
+		if err != nil {
+			return
+		}
+		var m struct {
+			ID int `json:"id"`
+			cdpReply
+		}
+		if json.Unmarshal(msg[:len(msg)-1], &m) != nil || m.ID == 0 {
+			continue
+		}
+		b.mu.Lock()
+		ch := b.waiting[m.ID]
+		delete(b.waiting, m.ID)
+		b.mu.Unlock()
+		if ch != nil {
+			ch <- m.cdpReply
+		}
+	}
+}
+
+// send runs one DevTools command (in a page session when session != "").
+func (b *browser) send(session, method string, params any, result any) {
+	b.t.Helper()
+	b.mu.Lock()
+	b.nextID++
+	id := b.nextID
+	ch := make(chan cdpReply, 1)
+	b.waiting[id] = ch
+	b.mu.Unlock()
+	msg := map[string]any{"id": id, "method": method, "params": params}
+	if session != "" {
+		msg["sessionId"] = session
+	}
+	enc, _ := json.Marshal(msg)
+	if _, err := b.w.Write(append(enc, 0)); err != nil {
+		b.t.Fatalf("cdp %s: %v", method, err)
+	}
+	select {
+	case r := <-ch:
+		if r.Error != nil {
+			b.t.Fatalf("cdp %s: %s", method, r.Error.Message)
+		}
+		if result != nil {
+			if err := json.Unmarshal(r.Result, result); err != nil {
+				b.t.Fatalf("cdp %s: %v", method, err)
+			}
+		}
+	case <-time.After(60 * time.Second):
+		b.t.Fatalf("cdp %s: no reply within 60s", method)
+	}
+}
+
+type tab struct {
+	b       *browser
+	session string
+}
+
+// open creates a tab showing url.
+func (b *browser) open(url string) *tab {
+	var target struct{ TargetID string }
+	b.send("", "Target.createTarget", map[string]any{"url": url}, &target)
+	var att struct{ SessionID string }
+	b.send("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att)
+	return &tab{b: b, session: att.SessionID}
+}
+
+// evalInto evaluates a JavaScript expression in the page, awaiting a
+// promise, and decodes its JSON value into v.
+func (p *tab) evalInto(v any, expr string) {
+	p.b.t.Helper()
+	var res struct {
+		Result struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception *struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	p.b.send(p.session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true}, &res)
+	if e := res.ExceptionDetails; e != nil {
+		msg := e.Text
+		if e.Exception != nil {
+			msg = e.Exception.Description
+		}
+		p.b.t.Fatalf("javascript %.80q: %s", expr, msg)
+	}
+	if v != nil {
+		if err := json.Unmarshal(res.Result.Value, v); err != nil {
+			p.b.t.Fatalf("javascript %.80q returned %s: %v", expr, res.Result.Value, err)
+		}
+	}
+}
+
+func (p *tab) eval(expr string) { p.evalInto(nil, expr) }
+
+// waitFor polls a JavaScript condition until it holds (30 s at most).
+func (p *tab) waitFor(cond string) {
+	p.b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		p.evalInto(&ok, "(() => { try { return !!("+cond+") } catch (e) { return false } })()")
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.b.t.Fatalf("timed out waiting for %s", cond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
