@@ -163,15 +163,7 @@ func clipDOM(s string) string {
 // journey back with the session cookie the browser kept.
 func TestDocsTryItOutInChromium(t *testing.T) {
 	bin := chromiumPath(t)
-	// The browser's Origin must be trusted for sign-up, so Cairn's base URL
-	// is the address the browser uses.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	p := startCairn(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
+	p := startCairnAtBaseURL(t)
 
 	b := startBrowser(t, bin)
 	page := b.open(p.URL + "/api-docs")
@@ -220,6 +212,20 @@ func TestDocsTryItOutInChromium(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startCairnAtBaseURL starts Cairn with BETTER_AUTH_URL set to the address
+// it listens on, so a browser (or a request with that Origin) passes the
+// origin checks of the account routes.
+func startCairnAtBaseURL(t *testing.T) *proc {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	return startCairn(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
 }
 
 // tryItOutJS drives one operation in Swagger UI: open it, "Try it out",
