@@ -192,7 +192,9 @@ func TestHealthDegradedWhenStoreDown(t *testing.T) {
 func TestObserveRequestSeesRoutePattern(t *testing.T) {
 	var routes []string
 	s := &cairnhttp.Server{Ingester: &fakeIngester{}, Store: nopStore{},
-		ObserveRequest: func(route string, status int, d time.Duration) { routes = append(routes, fmt.Sprintf("%s %d", route, status)) }}
+		ObserveRequest: func(route string, status int, d time.Duration) {
+			routes = append(routes, fmt.Sprintf("%s %d", route, status))
+		}}
 	for _, path := range []string{"/users/abc/journey", "/nope"} {
 		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
 	}

@@ -25,7 +25,9 @@ func openWAL(t *testing.T, dir string, segSize int64) *wal.WAL {
 	return w
 }
 
-func rec(i int) []byte { return []byte(fmt.Sprintf("record-%04d-%s", i, bytes.Repeat([]byte{'x'}, i%50))) }
+func rec(i int) []byte {
+	return []byte(fmt.Sprintf("record-%04d-%s", i, bytes.Repeat([]byte{'x'}, i%50)))
+}
 
 // readAll returns every record readable from the start, stopping at the
 // first corruption error (returned) unless skip is set.
@@ -314,4 +316,3 @@ func flipLastByte(t *testing.T, path string) {
 	b[len(b)-1] ^= 0xff
 	os.WriteFile(path, b, 0o644)
 }
-
