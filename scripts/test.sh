@@ -19,7 +19,19 @@ echo "==> go vet"
 go vet ./...
 
 echo "==> go test (fuzz seed corpora included)"
-go test -count=1 -timeout 20m ./...
+log="$(mktemp -t cairn-go-test.XXXXXX)"
+rc=0
+go test -v -count=1 -timeout 20m ./... >"$log" 2>&1 || rc=$?
+grep -E '^(ok|FAIL|panic:)|^\s*--- FAIL' "$log" || true
+passed=$(grep -cE '^\s*--- PASS' "$log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+if [ "$rc" -ne 0 ]; then
+	echo "==> failures (full log: $log)"
+	grep -nE -B3 -A40 '^\s*--- FAIL|^panic:|^FAIL\s|\[build failed\]|cannot|undefined' "$log" | head -400 || true
+	echo "tests: $passed passed, $failed failed, $skipped skipped"
+	exit "$rc"
+fi
 
 echo "==> short fuzzing"
 fuzztime="${CAIRN_FUZZTIME:-8s}"
@@ -27,4 +39,5 @@ go test -run '^$' -fuzz '^FuzzDecodeEvent$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzDecodeBatch$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzReader$' -fuzztime "$fuzztime" ./wal
 go test -run '^$' -fuzz '^FuzzDecodeEvents$' -fuzztime "$fuzztime" ./http
-echo "==> all tests passed"
+echo "==> all tests passed (go test log: $log)"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
