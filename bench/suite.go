@@ -206,10 +206,16 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 			return nil, err
 		}
 		accepted += res.Events
-		if _, err := waitDrained(ctx, p.URL, 10*time.Minute); err != nil {
+		runEnd := time.Now()
+		drained, err := waitDrained(ctx, p.URL, 10*time.Minute)
+		if err != nil {
 			return nil, err
 		}
-		return s.add(rowFrom(name, setup, res, peak)), nil
+		row := rowFrom(name, setup, res, peak)
+		drain := drained.Sub(runEnd).Seconds()
+		row.StoredPerSec = float64(res.Events) / (res.ElapsedSec + drain)
+		row.Note = fmt.Sprintf("stored %.0f events/s sustained (backlog drained %.1f s after the run)", row.StoredPerSec, drain)
+		return s.add(row), nil
 	}
 
 	if out.batch, err = phase("Cairn, batched", fmt.Sprintf("100 events/req, %d conns, max rate", o.Concurrency),
@@ -366,11 +372,18 @@ func (s *suite) targets(store, httpBatch, httpSingle *Row, e2e *e2eRows, replay 
 		e2e = &e2eRows{}
 	}
 	if b := e2e.batch; b != nil {
-		add("Batched durable ingest", b.EventsPerSec, "events/s", "≥ 30,000 events/s", b.EventsPerSec >= 30000, "")
+		// Sustained = acknowledged and in the store: the honest figure when
+		// the backlog can absorb a short run.
+		sus := b.StoredPerSec
+		if sus == 0 {
+			sus = b.EventsPerSec
+		}
+		add("Batched durable ingest (sustained)", sus, "events/s", "≥ 30,000 events/s", sus >= 30000,
+			fmt.Sprintf("acknowledged at %.0f events/s", b.EventsPerSec))
 		if store != nil {
-			r := b.EventsPerSec / store.EventsPerSec * 100
+			r := sus / store.EventsPerSec * 100
 			add("Batched ingest vs store ceiling", r, "%", "≥ 70%", r >= 70,
-				fmt.Sprintf("%.0f / %.0f events/s", b.EventsPerSec, store.EventsPerSec))
+				fmt.Sprintf("%.0f / %.0f events/s", sus, store.EventsPerSec))
 		}
 		if httpBatch != nil {
 			r := b.EventsPerSec / httpBatch.EventsPerSec * 100

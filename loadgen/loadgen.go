@@ -187,6 +187,8 @@ type Progress struct {
 	Events   int64 // acknowledged (2xx)
 	Non2xx   int64
 	Errors   int64 // transport errors
+	// Verifying is set once the traffic is over and verification runs.
+	Verifying bool
 }
 
 // Result is the outcome of a run.
@@ -224,6 +226,8 @@ type Runner struct {
 	events atomic.Int64
 	non2xx atomic.Int64
 	errs   atomic.Int64
+	end    atomic.Int64 // unix nanos when the traffic ended
+	verify atomic.Bool
 }
 
 // New validates cfg, fills in defaults and returns a Runner.
@@ -244,10 +248,14 @@ func (r *Runner) Config() Config { return r.cfg }
 func (r *Runner) Progress() Progress {
 	var el time.Duration
 	if s := r.start.Load(); s != 0 {
-		el = time.Since(time.Unix(0, s))
+		end := time.Now()
+		if e := r.end.Load(); e != 0 {
+			end = time.Unix(0, e)
+		}
+		el = end.Sub(time.Unix(0, s))
 	}
 	return Progress{Elapsed: el, Requests: r.reqs.Load(), Events: r.events.Load(),
-		Non2xx: r.non2xx.Load(), Errors: r.errs.Load()}
+		Non2xx: r.non2xx.Load(), Errors: r.errs.Load(), Verifying: r.verify.Load()}
 }
 
 // worker holds one worker's private state, merged into the Result at the end.
@@ -309,6 +317,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	r.end.Store(start.Add(elapsed).UnixNano())
 
 	res := &Result{Mode: cfg.Mode, Model: "closed", URL: cfg.URL, RunID: cfg.RunID,
 		EventsPerRequest: cfg.EventsPerRequest, Concurrency: cfg.Concurrency, Gzip: cfg.Gzip,
@@ -335,6 +344,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	res.Latency = res.Hist.Summary()
 
 	if cfg.Verify {
+		r.verify.Store(true)
 		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.VerifyTimeout)
 		defer cancel()
 		res.Verify = Verify(vctx, cfg.Client, cfg.URL, cfg.RunID, acked, auth)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/cairn-dev/cairn/bench"
@@ -45,7 +44,6 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	o.Exe = exe
 	o.Progress = stderr
-	o.Logger = slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench")
 	rep, err := bench.Run(ctx, o)
 	if rep == nil {
 		return err

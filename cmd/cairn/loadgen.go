@@ -148,6 +148,15 @@ func showProgress(r *loadgen.Runner, w io.Writer, tty bool, interval time.Durati
 		case <-t.C:
 		}
 		p := r.Progress()
+		if p.Verifying {
+			if tty {
+				fmt.Fprintf(w, "\r\033[Kverifying %d acknowledged events through the journey API…", p.Events)
+			} else if !last.Verifying {
+				fmt.Fprintf(w, "verifying %d acknowledged events through the journey API\n", p.Events)
+			}
+			last = p
+			continue
+		}
 		dt := (p.Elapsed - last.Elapsed).Seconds()
 		if dt <= 0 {
 			continue

@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTargets(t *testing.T) {
+	s := &suite{opts: Options{FixedRate: 5000}, rep: &Report{}, rss: 120}
+	store := &Row{EventsPerSec: 100000}
+	httpBatch := &Row{EventsPerSec: 200000}
+	httpSingle := &Row{RequestsPerSec: 10000}
+	e2e := &e2eRows{
+		batch:   &Row{EventsPerSec: 90000, StoredPerSec: 75000},
+		single:  &Row{RequestsPerSec: 4000},
+		fixed:   &Row{P99Ms: 8, RequestsPerSec: 5000},
+		journey: &Row{P99Ms: 6, RequestsPerSec: 500},
+	}
+	replay := &Row{EventsPerSec: 85000}
+	s.targets(store, httpBatch, httpSingle, e2e, replay)
+
+	want := map[string]struct {
+		value float64
+		met   bool
+	}{
+		"Batched durable ingest (sustained)":      {75000, true},
+		"Batched ingest vs store ceiling":         {75, true},
+		"Batched ingest vs HTTP ceiling (info)":   {45, true},
+		"Single-event throughput vs HTTP ceiling": {40, false},
+		"Single-event p99 at 5000 req/s":          {8, true},
+		"Journey p99 under ingest":                {6, false},
+		"Peak RSS":                                {120, true},
+		"Replay drain vs store ceiling":           {85, true},
+	}
+	if len(s.rep.Targets) != len(want) {
+		t.Errorf("%d targets, want %d: %+v", len(s.rep.Targets), len(want), s.rep.Targets)
+	}
+	for _, tg := range s.rep.Targets {
+		w, ok := want[tg.Name]
+		if !ok {
+			t.Errorf("unexpected target %q", tg.Name)
+			continue
+		}
+		if tg.Value < w.value-1e-9 || tg.Value > w.value+1e-9 || tg.Met != w.met {
+			t.Errorf("%s = %v met=%v, want %v met=%v", tg.Name, tg.Value, tg.Met, w.value, w.met)
+		}
+	}
+
+	// A failed request fails the latency target even when p99 is fine.
+	s.rep.Targets = nil
+	e2e.fixed.Non2xx = 1
+	s.targets(nil, nil, nil, e2e, nil)
+	for _, tg := range s.rep.Targets {
+		if strings.HasPrefix(tg.Name, "Single-event p99") && tg.Met {
+			t.Error("fixed-rate target met despite a failed request")
+		}
+	}
+
+	md := s.rep.Markdown()
+	for _, w := range []string{"| Target | Measured | Goal | Met |", "Journey p99 under ingest", "**no**"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("Markdown lacks %q:\n%s", w, md)
+		}
+	}
+}
+
+func TestReadRSS(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	rss, err := readRSS(os.Getpid())
+	if err != nil || rss < 1<<20 {
+		t.Errorf("readRSS(self) = %d, %v; want at least 1 MiB", rss, err)
+	}
+}
+
+func TestServeNoop(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- ServeNoop(ctx, "127.0.0.1:0", pw) }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening "))
+	resp, err := http.Post("http://"+addr+"/events", "application/json", strings.NewReader(`[{"a":1}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 202 || !strings.Contains(string(body), `"eventIds"`) {
+		t.Errorf("noop POST /events: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeNoop: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeNoop did not return after cancel")
+	}
+}
