@@ -53,6 +53,9 @@ type Options struct {
 	// ReplayEvents is the spool backlog replayed after a crash (default
 	// 1,000,000; quick 200,000).
 	ReplayEvents int
+	// Soak, if positive, adds a soak phase of this length: ingest at half
+	// the batched maximum while the server's RSS and goroutines are sampled.
+	Soak time.Duration
 	// Progress receives one line per phase (nil = none).
 	Progress io.Writer
 }
@@ -120,6 +123,14 @@ type Row struct {
 	Note string `json:"note,omitempty"`
 }
 
+// SoakSample is one observation of the server during the soak phase.
+type SoakSample struct {
+	ElapsedSec float64 `json:"elapsedSec"`
+	RSSMB      float64 `json:"rssMiB"`
+	Goroutines int     `json:"goroutines"`
+	Stored     int64   `json:"stored"`
+}
+
 // Target is one goal of issue 6 checked against the measurements.
 type Target struct {
 	Name   string  `json:"name"`
@@ -146,7 +157,9 @@ type Report struct {
 	Quick       bool      `json:"quick"`
 	Machine     Machine   `json:"machine"`
 	Rows        []Row     `json:"rows"`
-	Targets     []Target  `json:"targets"`
+	// Soak holds the soak phase's samples, if it ran.
+	Soak    []SoakSample `json:"soak,omitempty"`
+	Targets []Target     `json:"targets"`
 	// Errors lists phases that could not run.
 	Errors []string `json:"errors,omitempty"`
 }

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +54,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	s.check("Cairn end to end", err)
 	replay, err := s.replay(ctx)
 	s.check("spool replay", err)
+	if opts.Soak > 0 {
+		rate := 30000.0
+		if e2e != nil && e2e.batch != nil {
+			rate = e2e.batch.EventsPerSec / 2
+		}
+		s.check("soak", s.soak(ctx, rate))
+	}
 
 	s.rep.DurationSec = time.Since(start).Seconds()
 	s.targets(store, httpBatch, httpSingle, e2e, replay)
@@ -412,4 +422,102 @@ func (s *suite) targets(store, httpBatch, httpSingle *Row, e2e *e2eRows, replay 
 		add("Replay drain vs store ceiling", r, "%", "≥ 80%", r >= 80,
 			fmt.Sprintf("%.0f / %.0f events/s", replay.EventsPerSec, store.EventsPerSec))
 	}
+}
+
+// soak ingests at rate events/s (100-event requests, open model) into a
+// fresh Cairn for Options.Soak, sampling RSS and goroutines every 10 s, and
+// records whether either grew after the first minute of warm-up.
+func (s *suite) soak(ctx context.Context, rate float64) error {
+	o := s.opts
+	p, err := startCairn(ctx, o.Exe, filepath.Join(o.Dir, "soak-data"), "soak")
+	if err != nil {
+		return err
+	}
+	defer p.Stop(2 * time.Minute)
+	s.progress("soak: %.0f events/s for %v", rate, o.Soak)
+	type result struct {
+		res *loadgen.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 100, Concurrency: 32,
+			Rate: rate / 100, Duration: o.Soak, Users: o.PrefillUsers})
+		done <- result{res, err}
+	}()
+	start := time.Now()
+	sample := func() {
+		rss, _ := readRSS(p.PID())
+		g, stored := scrapeGauges(ctx, p.URL)
+		s.rep.Soak = append(s.rep.Soak, SoakSample{ElapsedSec: time.Since(start).Seconds(),
+			RSSMB: float64(rss) / (1 << 20), Goroutines: int(g), Stored: int64(stored)})
+	}
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	sample()
+	var r result
+loop:
+	for {
+		select {
+		case r = <-done:
+			break loop
+		case <-t.C:
+			sample()
+		}
+	}
+	sample()
+	if r.err != nil {
+		return r.err
+	}
+	row := rowFrom("Soak", fmt.Sprintf("100 events/req, open model %.0f events/s for %v", rate, o.Soak), r.res, 0)
+	var warm *SoakSample
+	peak := 0.0
+	for i := range s.rep.Soak {
+		sm := &s.rep.Soak[i]
+		peak = max(peak, sm.RSSMB)
+		if warm == nil && sm.ElapsedSec >= 60 {
+			warm = sm
+		}
+	}
+	last := s.rep.Soak[len(s.rep.Soak)-1]
+	row.RSSMB = peak
+	if warm == nil {
+		warm = &s.rep.Soak[0]
+	}
+	row.Note = fmt.Sprintf("after warm-up RSS %.0f → %.0f MiB, goroutines %d → %d", warm.RSSMB, last.RSSMB, warm.Goroutines, last.Goroutines)
+	s.add(row)
+	grew := last.RSSMB > warm.RSSMB*1.2 || last.Goroutines > warm.Goroutines+20
+	s.rep.Targets = append(s.rep.Targets, Target{Name: "Soak: no RSS or goroutine growth", Value: last.RSSMB, Unit: "MiB at end",
+		Goal: "≤ 1.2 × RSS after 1 min, goroutines +≤ 20", Met: !grew, Detail: row.Note})
+	return nil
+}
+
+// scrapeGauges reads go_goroutines and cairn_events_stored_total from
+// /metrics (zero when unavailable).
+func scrapeGauges(ctx context.Context, base string) (goroutines, stored float64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(val, 64)
+		switch name {
+		case "go_goroutines":
+			goroutines = v
+		case "cairn_events_stored_total":
+			stored = v
+		}
+	}
+	return goroutines, stored
 }

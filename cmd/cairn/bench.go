@@ -25,6 +25,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.IntVar(&o.SingleConcurrency, "single-concurrency", 64, "connections for single-event runs")
 	fs.Int64Var(&o.PrefillEvents, "prefill", 0, "events in the store for journey reads (default 1000000, 100000 with --quick)")
 	fs.IntVar(&o.ReplayEvents, "replay", 0, "spool backlog replayed after a crash (default 1000000, 200000 with --quick)")
+	fs.DurationVar(&o.Soak, "soak", 0, "add a soak phase of this length (e.g. 10m): ingest at half the batched maximum, watching RSS and goroutines")
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
 	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
