@@ -38,6 +38,18 @@ type EventStore interface {
 	Close() error
 }
 
+// DeferredSyncer is implemented by stores whose successful InsertEvents is
+// visible at once but may reach stable storage later (the embedded store
+// skips a per-batch fsync: the spool already holds a durable copy). Sync
+// makes every earlier successful InsertEvents durable; the pipeline calls it
+// before it advances its checkpoint and trims the spool. Stores that do not
+// implement it are durable when InsertEvents returns.
+type DeferredSyncer interface {
+	// Sync makes all earlier writes durable. Returns EUNAVAILABLE when the
+	// store cannot be reached.
+	Sync(ctx context.Context) error
+}
+
 // InsertResult reports the outcome of EventStore.InsertEvents.
 type InsertResult struct {
 	// Inserted counts events newly stored.

@@ -18,8 +18,13 @@
 // length prefix keeps users that are prefixes of each other apart. Bloom
 // filters on every level make the dedup lookups of new eventIds cheap.
 //
-// Every write batch is committed with pebble.Sync, so a successful
-// InsertEvents is durable; the spool is trimmed only after that.
+// With Options.DeferSync (what Cairn uses), event batches are committed
+// without an fsync of Pebble's own WAL: the spool already holds a durable
+// copy of every event, so paying a second fsync per batch buys nothing. The
+// pipeline calls Sync (one WAL fsync covering every earlier batch) before it
+// advances its checkpoint and trims the spool, so a crash can lose only
+// store writes whose events are still in the spool and are replayed.
+// Without DeferSync every batch is committed with pebble.Sync.
 //
 // To look inside without Go, use `cairn export` (JSON lines).
 package pebble
@@ -55,9 +60,13 @@ type Store struct {
 	writeMu sync.Mutex // serializes InsertEvents: dedup check + write must be atomic
 	count   atomic.Int64
 	closed  atomic.Bool
+	commit  *pebble.WriteOptions // pebble.Sync, or pebble.NoSync with DeferSync
 }
 
-var _ cairn.EventStore = (*Store)(nil)
+var (
+	_ cairn.EventStore     = (*Store)(nil)
+	_ cairn.DeferredSyncer = (*Store)(nil)
+)
 
 // Options configure the store.
 type Options struct {
@@ -65,6 +74,9 @@ type Options struct {
 	CacheSize int64
 	// Logger receives Pebble's log messages.
 	Logger *slog.Logger
+	// DeferSync commits event batches without an fsync; call Sync to make
+	// them durable (see the package doc).
+	DeferSync bool
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -93,7 +105,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: opts.Logger}
+	s := &Store{db: db, log: opts.Logger, commit: pebble.Sync}
+	if opts.DeferSync {
+		s.commit = pebble.NoSync
+	}
 	v, closer, err := db.Get(countKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -211,7 +226,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	if err := batch.Set(countKey, binary.BigEndian.AppendUint64(nil, uint64(newCount)), nil); err != nil {
 		return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
 	}
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := batch.Commit(s.commit); err != nil {
 		return cairn.InsertResult{}, fmt.Errorf("commit events: %w", err)
 	}
 	s.count.Store(newCount)
@@ -315,6 +330,21 @@ func (s *Store) ExportEvents(ctx context.Context, userID string, fn func(*cairn.
 		}
 	}
 	return it.Error()
+}
+
+// Sync makes every earlier InsertEvents durable with one fsync of Pebble's
+// WAL (its log is sequential, so syncing it now covers all earlier writes).
+func (s *Store) Sync(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if s.commit == pebble.Sync {
+		return nil
+	}
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("sync pebble wal: %w", err)
+	}
+	return nil
 }
 
 // Ping reports whether the store is open.

@@ -9,9 +9,13 @@
 // not from the last flush, so steady traffic cannot postpone it).
 //
 // The batcher's progress is a checkpoint file (spool position) next to the
-// spool. It is written after each successful store write without fsync:
-// losing it only means replaying records the store already has, which the
-// idempotent store ignores.
+// spool. It advances only over events that are durable in the store: after a
+// successful write to a store that is durable on return, or — for a store
+// implementing cairn.DeferredSyncer, like the embedded one — after its Sync,
+// which the batcher calls at most every SyncInterval, when a spool segment
+// can be trimmed, when idle, and at shutdown. The file itself is written
+// without fsync: losing it only means replaying records the store already
+// has, which the idempotent store ignores.
 package pipeline
 
 import (
@@ -53,6 +57,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the retry delay after a failed store
 	// write (defaults 100ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// SyncInterval is how often, at most, a cairn.DeferredSyncer store is
+	// synced while busy (default 1s).
+	SyncInterval time.Duration
 }
 
 // Pipeline is the durable ingest path. It implements cairn.Ingester.
@@ -68,7 +75,9 @@ type Pipeline struct {
 	flushing                                   atomic.Bool
 	lastFlushNanos, lastFlushAt                atomic.Int64
 
-	checkpoint wal.Position
+	checkpoint wal.Position // durable in the store up to here (batcher-owned)
+	storedPos  wal.Position // written to the store up to here (batcher-owned)
+	lastSync   time.Time
 	drain      chan struct{} // closed to ask the batcher to flush everything and stop
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -97,12 +106,16 @@ func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{wal: w, store: store, opts: opts, log: opts.Logger,
 		drain: make(chan struct{}), done: make(chan struct{})}
 	p.checkpoint = p.readCheckpoint()
+	p.storedPos = p.checkpoint
 	// Count what is waiting.
 	r := w.NewReader(p.checkpoint)
 	defer r.Close()
@@ -162,9 +175,6 @@ func (p *Pipeline) writeCheckpoint(pos wal.Position) error {
 	}
 	return nil
 }
-
-// RetryAfter is the delay suggested to clients refused for backpressure.
-const RetryAfter = 5 * time.Second
 
 // Ingest durably accepts events. See cairn.Ingester.
 func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
@@ -266,6 +276,7 @@ type staged struct {
 func (p *Pipeline) run(ctx context.Context) {
 	r := p.wal.NewReader(p.checkpoint)
 	defer r.Close()
+	defer p.commit(true) // whatever the store has, durably, before exiting
 	var st staged
 	draining := false
 	timer := time.NewTimer(time.Hour)
@@ -295,8 +306,11 @@ func (p *Pipeline) run(ctx context.Context) {
 			st = staged{events: st.events[:0], end: st.end}
 			continue
 		}
-		if draining && caughtUp && len(st.events) == 0 {
-			return
+		if caughtUp && len(st.events) == 0 {
+			p.commit(true) // idle: make the store durable and trim now
+			if draining {
+				return
+			}
 		}
 		var wait <-chan time.Time
 		if len(st.events) > 0 {
@@ -397,14 +411,39 @@ func (p *Pipeline) flush(ctx context.Context, st *staged) error {
 	}
 	p.backlog.Add(-int64(len(st.events)))
 	p.backlogBytes.Add(-st.bytes)
-	p.checkpoint = st.end
-	if err := p.writeCheckpoint(st.end); err != nil {
+	p.storedPos = st.end
+	p.commit(false)
+	return nil
+}
+
+// commit advances the checkpoint to what the store holds durably and trims
+// the spool behind it. For a cairn.DeferredSyncer store it first syncs the
+// store — unless force is false, the last sync was under SyncInterval ago,
+// and no spool segment would be freed.
+func (p *Pipeline) commit(force bool) {
+	if p.storedPos == p.checkpoint {
+		return
+	}
+	if syncer, ok := p.store.(cairn.DeferredSyncer); ok {
+		if !force && time.Since(p.lastSync) < p.opts.SyncInterval && p.storedPos.Segment == p.checkpoint.Segment {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := syncer.Sync(ctx)
+		cancel()
+		if err != nil {
+			p.log.Warn("store sync failed; the spool keeps the events", "err", err)
+			return
+		}
+		p.lastSync = time.Now()
+	}
+	p.checkpoint = p.storedPos
+	if err := p.writeCheckpoint(p.checkpoint); err != nil {
 		p.log.Warn("cannot save spool checkpoint", "err", err)
 	}
-	if err := p.wal.RemoveBefore(st.end.Segment); err != nil {
+	if err := p.wal.RemoveBefore(p.checkpoint.Segment); err != nil {
 		p.log.Warn("cannot trim spool", "err", err)
 	}
-	return nil
 }
 
 // deadLetter appends permanently rejected events to the dead-letter file.

@@ -280,3 +280,67 @@ func TestAssignsUUIDv7(t *testing.T) {
 		t.Fatalf("client id replaced: %q", evs[1].EventID)
 	}
 }
+
+// deferredStore exposes the embedded store's deferred sync through the
+// flaky wrapper and counts Sync calls.
+type deferredStore struct {
+	*flakyStore
+	inner *pebble.Store
+	syncs atomic.Int64
+}
+
+func (d *deferredStore) Sync(ctx context.Context) error {
+	d.syncs.Add(1)
+	return d.inner.Sync(ctx)
+}
+
+// TestDeferredSyncCheckpoints: with a store that syncs lazily, the checkpoint
+// moves only after a Sync, and a restart replays nothing that was synced.
+func TestDeferredSyncCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	ps, err := pebble.Open(filepath.Join(dir, "store"), pebble.Options{DeferSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wal.Open(filepath.Join(dir, "spool"), wal.Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &deferredStore{flakyStore: &flakyStore{EventStore: ps}, inner: ps}
+	p, err := pipeline.New(w, ds, pipeline.Options{FlushSize: 10, FlushInterval: time.Millisecond, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	for i := range 20 {
+		if err := p.Ingest(context.Background(), events(fmt.Sprintf("d%d", i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "drain", func() bool { return p.Stats().Backlog == 0 })
+	waitFor(t, "idle sync", func() bool { return ds.syncs.Load() > 0 })
+	if _, err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := os.ReadFile(filepath.Join(dir, "spool", "checkpoint"))
+	if err != nil {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	w.Close()
+	ps.Close()
+
+	ps, _ = pebble.Open(filepath.Join(dir, "store"), pebble.Options{DeferSync: true})
+	defer ps.Close()
+	w, _ = wal.Open(filepath.Join(dir, "spool"), wal.Options{SegmentSize: 4096})
+	defer w.Close()
+	p2, err := pipeline.New(w, ps, pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := p2.Stats().Backlog; b != 0 {
+		t.Fatalf("after a clean close the spool still holds %d events (checkpoint %s)", b, cp)
+	}
+	if n, _ := ps.CountEvents(context.Background()); n != 200 {
+		t.Fatalf("store has %d events, want 200", n)
+	}
+}
