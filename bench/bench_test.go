@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -108,5 +109,26 @@ func TestServeNoop(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeNoop did not return after cancel")
+	}
+}
+
+func TestServerQuantile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const p = `cairn_http_request_duration_seconds_bucket{route="GET /users/{userId}/journey",status="200",le="`
+		io.WriteString(w, "# TYPE x histogram\n"+
+			p+`0.001"} 500`+"\n"+
+			p+`0.0025"} 900`+"\n"+
+			p+`0.005"} 980`+"\n"+
+			p+`0.01"} 995`+"\n"+
+			p+`+Inf"} 1000`+"\n"+
+			`cairn_http_request_duration_seconds_bucket{route="POST /events",status="202",le="0.001"} 7`+"\n")
+	}))
+	t.Cleanup(srv.Close)
+	le, frac, ok := serverQuantile(t.Context(), srv.URL, "GET /users/{userId}/journey", 0.99, 0.005)
+	if !ok || le != 0.01 || frac != 0.98 {
+		t.Errorf("serverQuantile = %v, %v, %v; want 0.01 (p99 bucket), 0.98 (≤ 5 ms), true", le, frac, ok)
+	}
+	if _, _, ok := serverQuantile(t.Context(), srv.URL, "GET /nothing", 0.99, 0.005); ok {
+		t.Error("serverQuantile found a route that has no samples")
 	}
 }

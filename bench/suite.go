@@ -291,6 +291,9 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	if jres.Requests > 0 {
 		r.Note = fmt.Sprintf("%.1f events/page", float64(jres.Events)/float64(jres.Requests))
 	}
+	if le, frac, ok := serverQuantile(ctx, p.URL, "GET /users/{userId}/journey", 0.99, 0.005); ok {
+		r.Note += fmt.Sprintf("; server-side p99 ≤ %g ms, %.1f%% ≤ 5 ms (from /metrics)", le*1000, frac*100)
+	}
 	out.journey = s.add(r)
 	ir := rowFrom("Cairn, ingest during journey reads", fmt.Sprintf("100 events/req, open model %.0f req/s (half the sustained max)", ingestRate), ingRes, peak)
 	out.journeyIngest = s.add(ir)
@@ -523,4 +526,53 @@ func sustained(r *Row) float64 {
 		return r.StoredPerSec
 	}
 	return r.EventsPerSec
+}
+
+// serverQuantile reads the server's request-duration histogram of route
+// from /metrics and returns the upper bound of the bucket holding quantile
+// q and the fraction of requests at or below limit seconds (a bucket bound).
+func serverQuantile(ctx context.Context, base, route string, q, limit float64) (le, frac float64, ok bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, 0, false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer resp.Body.Close()
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	prefix := `cairn_http_request_duration_seconds_bucket{route="` + route + `",status="200",le="`
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, found := strings.CutPrefix(sc.Text(), prefix)
+		if !found {
+			continue
+		}
+		bound, val, found := strings.Cut(rest, `"} `)
+		if !found {
+			continue
+		}
+		b, err1 := strconv.ParseFloat(bound, 64)
+		n, err2 := strconv.ParseFloat(val, 64)
+		if err1 == nil && err2 == nil {
+			buckets = append(buckets, bucket{b, n})
+		}
+	}
+	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
+		return 0, 0, false
+	}
+	total := buckets[len(buckets)-1].n
+	le = -1
+	for _, b := range buckets {
+		if le < 0 && b.n >= q*total {
+			le = b.le
+		}
+		if b.le == limit {
+			frac = b.n / total
+		}
+	}
+	return le, frac, le >= 0
 }
