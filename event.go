@@ -132,9 +132,9 @@ func NewEventRules(types []string, maxFuture time.Duration) EventRules {
 	return EventRules{Types: m, MaxFuture: maxFuture}
 }
 
-// rawEvent is the wire form of an incoming event; fields stay raw so each can
-// be checked for its JSON type and reported precisely.
-type rawEvent struct {
+// RawEvent is an incoming event with every known field still raw JSON (nil
+// when absent), as a decoder extracted it. Normalize validates it.
+type RawEvent struct {
 	EventID    json.RawMessage `json:"eventId"`
 	UserID     json.RawMessage `json:"userId"`
 	SessionID  json.RawMessage `json:"sessionId"`
@@ -143,25 +143,33 @@ type rawEvent struct {
 	OccurredAt json.RawMessage `json:"occurredAt"`
 }
 
-// DecodeEvent decodes and validates one event object from client input. It
-// normalizes the event (trimmed ids, UTC millisecond times, default payload
-// and occurredAt, receivedAt = now) and leaves EventID empty when the client
-// sent none. Problems are returned as FieldErrors carrying index; unknown
-// top-level fields are ignored. DecodeEvent never panics on any input.
+// DecodeEvent decodes and validates one event object from client input with
+// encoding/json (field names match case-insensitively, as encoding/json
+// does); see RawEvent.Normalize for the rules. DecodeEvent never panics on
+// any input. The HTTP API uses a faster single-pass decoder that feeds
+// Normalize the same way.
 func DecodeEvent(data []byte, index int, now time.Time, rules EventRules) (Event, []FieldError) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return Event{}, []FieldError{{Index: index, Message: "event must be a JSON object"}}
+	}
+	var raw RawEvent
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Event{}, []FieldError{{Index: index, Message: fmt.Sprintf("malformed JSON: %v", err)}}
+	}
+	return raw.Normalize(index, now, rules)
+}
+
+// Normalize validates the event and returns it normalized: trimmed ids, UTC
+// millisecond times, default payload {} and occurredAt = now, receivedAt =
+// now, and EventID empty when the client sent none. Every problem is
+// returned as a FieldError carrying index. The raw fields must each be one
+// valid JSON value (as a JSON decoder yields them); Normalize may keep
+// references to them.
+func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Event, []FieldError) {
 	var errs []FieldError
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Index: index, Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		fail("", "event must be a JSON object")
-		return Event{}, errs
-	}
-	var raw rawEvent
-	if err := json.Unmarshal(data, &raw); err != nil {
-		fail("", "malformed JSON: %v", err)
-		return Event{}, errs
 	}
 	now = now.UTC().Truncate(time.Millisecond)
 	ev := Event{ReceivedAt: now}
@@ -186,8 +194,10 @@ func DecodeEvent(data []byte, index int, now time.Time, rules EventRules) (Event
 		ev.Payload = json.RawMessage("{}")
 	case raw.Payload[0] != '{':
 		fail("payload", "must be a JSON object")
-	default:
+	case bytes.ContainsAny(raw.Payload, " \t\r\n"):
 		ev.Payload = compactJSON(raw.Payload)
+	default:
+		ev.Payload = raw.Payload
 	}
 
 	switch {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Ingest limits.
@@ -115,53 +116,81 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]cairn.E
 }
 
 // DecodeEvents parses a POST /events body — one event object or an array of
-// 1–MaxEventsPerRequest — and validates every event. A batch is
-// all-or-nothing: the returned EINVALID error lists every invalid event.
-// It returns ETOOLARGE for too many events or an event over MaxEventBytes.
+// 1–MaxEventsPerRequest — in a single streaming pass, and validates every
+// event. A batch is all-or-nothing: the returned EINVALID error lists every
+// invalid event. It returns ETOOLARGE for too many events or an event over
+// MaxEventBytes. Field names match exactly; duplicate names and invalid
+// UTF-8 are malformed JSON.
 func DecodeEvents(body []byte, now time.Time, rules cairn.EventRules) ([]cairn.Event, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, cairn.Errorf(cairn.EINVALID, "Request body is empty; send an event object or an array of events.")
 	}
-	var raws []json.RawMessage
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	var events []cairn.Event
+	var details []cairn.FieldError
+	decodeOne := func(index int) error {
+		start := dec.InputOffset()
+		if dec.PeekKind() != '{' {
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			details = append(details, cairn.FieldError{Index: index, Message: "event must be a JSON object"})
+			return nil
+		}
+		raw, err := readRawEvent(dec)
+		if err != nil {
+			return err
+		}
+		if size := dec.InputOffset() - start; size > MaxEventBytes {
+			return cairn.Errorf(cairn.ETOOLARGE, "Event %d is %d bytes; at most %d bytes per event.", index, size, MaxEventBytes)
+		}
+		ev, errs := raw.Normalize(index, now, rules)
+		if errs != nil {
+			details = append(details, errs...)
+		} else if details == nil {
+			events = append(events, ev)
+		}
+		return nil
+	}
 	switch body[0] {
 	case '{':
-		raws = []json.RawMessage{body}
-		if !json.Valid(body) {
-			return nil, invalidJSON(body)
+		if err := decodeOne(0); err != nil {
+			return nil, decodeError(err)
 		}
 	case '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, invalidJSON(body)
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, decodeError(err)
 		}
-		if len(raws) == 0 {
+		events = make([]cairn.Event, 0, min(len(body)/64+1, MaxEventsPerRequest))
+		n := 0
+		for dec.PeekKind() != ']' {
+			if n == MaxEventsPerRequest {
+				return nil, cairn.Errorf(cairn.ETOOLARGE, "Too many events: at most %d per request.", MaxEventsPerRequest)
+			}
+			if err := decodeOne(n); err != nil {
+				return nil, decodeError(err)
+			}
+			n++
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, decodeError(err)
+		}
+		if n == 0 {
 			return nil, cairn.Errorf(cairn.EINVALID, "Event array is empty.")
 		}
-		if len(raws) > MaxEventsPerRequest {
-			return nil, cairn.Errorf(cairn.ETOOLARGE, "Too many events: %d (at most %d per request).", len(raws), MaxEventsPerRequest)
-		}
 	default:
-		if !json.Valid(body) {
-			return nil, invalidJSON(body)
+		if err := dec.SkipValue(); err != nil {
+			return nil, decodeError(err)
 		}
 		return nil, cairn.Errorf(cairn.EINVALID, "Body must be an event object or an array of events.")
 	}
-	events := make([]cairn.Event, len(raws))
-	var details []cairn.FieldError
-	for i, raw := range raws {
-		if len(raw) > MaxEventBytes {
-			return nil, cairn.Errorf(cairn.ETOOLARGE, "Event %d is %d bytes; at most %d bytes per event.", i, len(raw), MaxEventBytes)
-		}
-		ev, errs := cairn.DecodeEvent(raw, i, now, rules)
-		if errs != nil {
-			details = append(details, errs...)
-			continue
-		}
-		events[i] = ev
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, cairn.Errorf(cairn.EINVALID, "Malformed JSON: unexpected data after the top-level value at byte %d.", dec.InputOffset())
 	}
 	if details != nil {
 		msg := "Invalid event."
-		if len(raws) > 1 {
+		if body[0] == '[' {
 			msg = fmt.Sprintf("Invalid events: %d error(s); nothing was accepted.", len(details))
 		}
 		return nil, &cairn.Error{Code: cairn.EINVALID, Message: msg, Details: details}
@@ -169,16 +198,77 @@ func DecodeEvents(body []byte, now time.Time, rules cairn.EventRules) ([]cairn.E
 	return events, nil
 }
 
-// invalidJSON describes where body stops being valid JSON.
-func invalidJSON(body []byte) error {
-	var v any
-	err := json.Unmarshal(body, &v)
-	var se *json.SyntaxError
+// Names of the event fields, as raw JSON strings.
+var (
+	nameEventID    = []byte(`"eventId"`)
+	nameUserID     = []byte(`"userId"`)
+	nameSessionID  = []byte(`"sessionId"`)
+	nameType       = []byte(`"type"`)
+	namePayload    = []byte(`"payload"`)
+	nameOccurredAt = []byte(`"occurredAt"`)
+)
+
+// readRawEvent reads one JSON object, keeping copies of the known fields.
+func readRawEvent(dec *jsontext.Decoder) (cairn.RawEvent, error) {
+	var raw cairn.RawEvent
+	if _, err := dec.ReadToken(); err != nil { // {
+		return raw, err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return raw, err
+		}
+		if bytes.IndexByte(name, '\\') >= 0 {
+			unq, err := jsontext.AppendUnquote(nil, name)
+			if err != nil {
+				return raw, err
+			}
+			name, _ = jsontext.AppendQuote(nil, unq)
+		}
+		var dst *json.RawMessage
+		switch {
+		case bytes.Equal(name, nameUserID):
+			dst = &raw.UserID
+		case bytes.Equal(name, nameSessionID):
+			dst = &raw.SessionID
+		case bytes.Equal(name, nameType):
+			dst = &raw.Type
+		case bytes.Equal(name, namePayload):
+			dst = &raw.Payload
+		case bytes.Equal(name, nameOccurredAt):
+			dst = &raw.OccurredAt
+		case bytes.Equal(name, nameEventID):
+			dst = &raw.EventID
+		}
+		if dst == nil {
+			if err := dec.SkipValue(); err != nil {
+				return raw, err
+			}
+			continue
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return raw, err
+		}
+		*dst = bytes.Clone(v) // v is only valid until the next read
+	}
+	_, err := dec.ReadToken() // }
+	return raw, err
+}
+
+// decodeError turns a decoding failure into an API error.
+func decodeError(err error) error {
+	var ae *cairn.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {
-		return cairn.Errorf(cairn.EINVALID, "Malformed JSON at byte %d: %v.", se.Offset, se)
+		return cairn.Errorf(cairn.EINVALID, "Malformed JSON at byte %d: %v.", se.ByteOffset, se.Err)
 	}
-	if err != nil {
-		return cairn.Errorf(cairn.EINVALID, "Malformed JSON: %v.", err)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return cairn.Errorf(cairn.EINVALID, "Malformed JSON: unexpected end of input.")
 	}
-	return cairn.Errorf(cairn.EINVALID, "Malformed JSON.")
+	return cairn.Errorf(cairn.EINVALID, "Malformed JSON: %v.", err)
 }

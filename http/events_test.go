@@ -226,5 +226,41 @@ func FuzzDecodeEvents(f *testing.F) {
 		if len(evs) == 0 || len(evs) > cairnhttp.MaxEventsPerRequest {
 			t.Fatalf("%d events accepted", len(evs))
 		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		// Each accepted event, re-encoded, decodes to itself.
+		for i, e := range evs {
+			if e.EventID == "" {
+				e.EventID = "assigned-by-server"
+			}
+			again, err := cairnhttp.DecodeEvents(e.AppendJSON(nil), now, rules)
+			if err != nil {
+				t.Fatalf("event %d re-encoded is refused: %v", i, err)
+			}
+			g := again[0]
+			if g.EventID != e.EventID || g.UserID != e.UserID || g.SessionID != e.SessionID || g.Type != e.Type ||
+				!g.OccurredAt.Equal(e.OccurredAt) || string(g.Payload) != string(e.Payload) {
+				t.Fatalf("event %d round trip: %+v != %+v", i, g, e)
+			}
+		}
 	})
+}
+
+// BenchmarkDecodeEvents decodes and validates a 100-event batch.
+func BenchmarkDecodeEvents(b *testing.B) {
+	var evs []string
+	for i := range 100 {
+		evs = append(evs, fmt.Sprintf(`{"eventId":"evt-%d","userId":"user-%d","sessionId":"sess-%d","type":"page_view","payload":{"url":"/products/%d","referrer":"https://example.com/search?q=shoes","items":[1,2,3],"price":19.99},"occurredAt":"2025-12-15T10:30:00.000Z"}`, i, i%10, i%3, i))
+	}
+	body := []byte("[" + strings.Join(evs, ",") + "]")
+	now := time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC)
+	rules := cairn.NewEventRules(nil, 24*time.Hour)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cairnhttp.DecodeEvents(body, now, rules); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
