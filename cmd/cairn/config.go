@@ -32,6 +32,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DrainTimeout    time.Duration
 	SegmentSize     int64
+	StoreCache      int64
 
 	MongoURI          string
 	MongoWriteConcern string
@@ -148,6 +149,14 @@ func settings() []setting {
 			c.SegmentSize = n
 			return nil
 		}},
+		{"store-cache", "CAIRN_STORE_CACHE", "128MiB", "embedded store block cache (e.g. 128MiB, 1GiB)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil || n < 8<<20 {
+				return errors.New("must be a size of at least 8MiB (e.g. 128MiB, 1GiB)")
+			}
+			c.StoreCache = n
+			return nil
+		}},
 		{"mongodb-uri", "MONGODB_URI", "", "MongoDB connection string; empty = embedded store", func(c *Config, v string) error {
 			if v != "" && !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
 				return errors.New("must start with mongodb:// or mongodb+srv://")
@@ -219,6 +228,22 @@ func parseDuration(v string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// parseSize parses a byte count with an optional KiB, MiB or GiB suffix.
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("invalid size %q", v)
+	}
+	return n * mult, nil
 }
 
 func splitList(v string) []string {

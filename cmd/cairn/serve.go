@@ -68,7 +68,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.store = st
 		boot.Info("store: mongodb")
 	} else {
-		st, err := pebble.Open(filepath.Join(cfg.DataDir, "store"), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true})
+		st, err := pebble.Open(filepath.Join(cfg.DataDir, "store"), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true, CacheSize: cfg.StoreCache})
 		if err != nil {
 			return err
 		}
