@@ -3,8 +3,9 @@
 // needed to read the numbers, because absolute figures move between noisy
 // machines while ratios hold:
 //
-//  1. store ceiling: durable InsertEvents of pre-built 500-event batches
-//     straight into the embedded store (pebble.Sync, as Cairn commits);
+//  1. store ceiling: InsertEvents of pre-built 500-event batches straight
+//     into the embedded store with Cairn's durability (the store opened as
+//     serve opens it, synced every second like the pipeline does);
 //  2. HTTP ceiling: a no-op server (`cairn bench --noop-server`, a separate
 //     process like Cairn) that reads and discards the same bodies, driven by
 //     the same load generator and connection counts;
