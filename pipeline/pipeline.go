@@ -78,6 +78,7 @@ type Pipeline struct {
 	checkpoint wal.Position // durable in the store up to here (batcher-owned)
 	storedPos  wal.Position // written to the store up to here (batcher-owned)
 	lastSync   time.Time
+	kick       chan struct{} // wakes the batcher: a flush may be due
 	drain      chan struct{} // closed to ask the batcher to flush everything and stop
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -113,7 +114,7 @@ func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{wal: w, store: store, opts: opts, log: opts.Logger,
-		drain: make(chan struct{}), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), drain: make(chan struct{}), done: make(chan struct{})}
 	p.checkpoint = p.readCheckpoint()
 	p.storedPos = p.checkpoint
 	// Count what is waiting.
@@ -201,9 +202,18 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 		}
 		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.", Err: err}
 	}
-	p.accepted.Add(int64(len(events)))
-	p.backlog.Add(int64(len(events)))
+	n := int64(len(events))
+	p.accepted.Add(n)
 	p.backlogBytes.Add(int64(len(rec)))
+	// Wake the batcher only when a flush may be due: the backlog was empty
+	// (it must start the interval clock) or just reached FlushSize. Between
+	// those, its timer covers the oldest waiting event.
+	if prev, size := p.backlog.Add(n)-n, int64(p.opts.FlushSize); prev <= 0 || prev < size && prev+n >= size {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -282,9 +292,6 @@ func (p *Pipeline) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		// Take the sync notification before reading, so a sync that lands
-		// after the reader hits EOF still wakes us (no lost wake-up).
-		_, notify := p.wal.Synced()
 		caughtUp := p.fill(r, &st)
 		if !draining {
 			select {
@@ -312,20 +319,25 @@ func (p *Pipeline) run(ctx context.Context) {
 				return
 			}
 		}
-		var wait <-chan time.Time
+		// Sleep until the oldest staged event is due; with nothing staged,
+		// poll once per interval as a safety net for the kick accounting.
+		delay := p.opts.FlushInterval
 		if len(st.events) > 0 {
-			timer.Reset(p.opts.FlushInterval - time.Since(st.events[0].ReceivedAt))
-			wait = timer.C
+			delay -= time.Since(st.events[0].ReceivedAt)
 		}
+		timer.Reset(delay)
+		wait := timer.C
+		// Every Ingest after fill's EOF either kicked (backlog empty, or
+		// FlushSize reached) or is behind a staged event whose timer is set.
 		select {
-		case <-notify:
+		case <-p.kick:
 		case <-wait:
 		case <-p.drain:
 			draining = true
 		case <-ctx.Done():
 			return
 		}
-		if wait != nil && !timer.Stop() {
+		if !timer.Stop() {
 			select {
 			case <-timer.C:
 			default:
@@ -359,6 +371,10 @@ func (p *Pipeline) fill(r *wal.Reader, st *staged) bool {
 		if err != nil {
 			p.log.Error("undecodable spool record: dead-lettering it", "position", end.String(), "err", err)
 			p.deadLetterRaw(rec, err.Error())
+			if n, lerr := cairn.BatchLen(rec); lerr == nil {
+				p.backlog.Add(-int64(n))
+			}
+			p.backlogBytes.Add(-int64(len(rec)))
 			st.events = st.events[:before]
 			st.end = end
 			continue
