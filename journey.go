@@ -32,34 +32,38 @@ type Cursor struct {
 	EventID    string
 }
 
-// Before reports whether an event at (t, id) comes after the cursor in
-// journey order, that is, sorts strictly lower in (occurredAt, eventId).
-func (c *Cursor) Before(t time.Time, id string) bool {
-	if t.Equal(c.OccurredAt) {
-		return id < c.EventID
-	}
-	return t.Before(c.OccurredAt)
-}
-
 // Encode returns the cursor as an opaque URL-safe string.
-func (c *Cursor) Encode() string {
-	b := binary.AppendVarint(nil, c.OccurredAt.UnixMilli())
-	b = append(b, c.EventID...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c *Cursor) Encode() string { return encodeCursor(c.OccurredAt, c.EventID) }
 
 // DecodeCursor parses a string made by Cursor.Encode. It returns an EINVALID
 // error for anything else.
 func DecodeCursor(s string) (*Cursor, error) {
+	t, id, ok := decodeCursor(s)
+	if !ok || ValidateEventID(id) != "" {
+		return nil, Errorf(EINVALID, "invalid cursor")
+	}
+	return &Cursor{OccurredAt: t, EventID: id}, nil
+}
+
+// encodeCursor encodes a (time, id) sort key as an opaque URL-safe string:
+// base64url(varint(unix ms) || id). Journey and user-listing cursors share it.
+func encodeCursor(t time.Time, id string) string {
+	b := binary.AppendVarint(nil, t.UnixMilli())
+	b = append(b, id...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeCursor is the inverse of encodeCursor; callers validate the id.
+func decodeCursor(s string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, Errorf(EINVALID, "invalid cursor")
+		return time.Time{}, "", false
 	}
 	ms, k := binary.Varint(b)
-	if k <= 0 || ValidateEventID(string(b[k:])) != "" {
-		return nil, Errorf(EINVALID, "invalid cursor")
+	if k <= 0 {
+		return time.Time{}, "", false
 	}
-	return &Cursor{OccurredAt: time.UnixMilli(ms).UTC(), EventID: string(b[k:])}, nil
+	return time.UnixMilli(ms).UTC(), string(b[k:]), true
 }
 
 // JourneyPage is one page of a journey.

@@ -3,8 +3,6 @@ package cairn
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"time"
 )
 
@@ -83,24 +81,16 @@ type UserCursor struct {
 }
 
 // Encode returns the cursor as an opaque URL-safe string.
-func (c *UserCursor) Encode() string {
-	b := binary.AppendVarint(nil, c.CreatedAt.UnixMilli())
-	b = append(b, c.ID...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c *UserCursor) Encode() string { return encodeCursor(c.CreatedAt, c.ID) }
 
 // DecodeUserCursor parses a string made by UserCursor.Encode. It returns an
 // EINVALID error for anything else.
 func DecodeUserCursor(s string) (*UserCursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
+	t, id, ok := decodeCursor(s)
+	if !ok || id == "" || len(id) > 64 {
 		return nil, Errorf(EINVALID, "invalid cursor")
 	}
-	ms, k := binary.Varint(b)
-	if k <= 0 || len(b) == k || len(b)-k > 64 {
-		return nil, Errorf(EINVALID, "invalid cursor")
-	}
-	return &UserCursor{CreatedAt: time.UnixMilli(ms).UTC(), ID: string(b[k:])}, nil
+	return &UserCursor{CreatedAt: t, ID: id}, nil
 }
 
 // UserPage is one page of users.
