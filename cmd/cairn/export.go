@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/pebble"
 )
 
 // runExport prints stored events as JSON lines: every event, or one user's
@@ -23,26 +21,11 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	var store cairn.EventStore
-	if cfg.MongoURI != "" {
-		store, err = openMongoStore(ctx, cfg, log.With("component", "mongo"))
-	} else {
-		dir := filepath.Join(cfg.DataDir, "store")
-		if _, serr := os.Stat(dir); serr != nil {
-			return fmt.Errorf("no embedded store at %s", dir)
-		}
-		var lock *os.File
-		if lock, err = lockDataDir(cfg.DataDir); err != nil {
-			return fmt.Errorf("%w (stop the server first, or export through the journey API)", err)
-		}
-		defer lock.Close()
-		store, err = pebble.Open(dir, pebble.Options{Logger: log.With("component", "pebble")})
-	}
+	store, closeStore, err := openOfflineStore(ctx, cfg, stderr, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore()
 	w := bufio.NewWriterSize(stdout, 1<<20)
 	var buf []byte
 	err = store.ExportEvents(ctx, user, func(e *cairn.Event) error {

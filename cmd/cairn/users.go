@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
-	"github.com/cairn-dev/cairn/pebble"
 	"golang.org/x/term"
 )
 
@@ -138,39 +136,16 @@ func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Write
 
 // openAuthStore opens the configured store for account commands.
 func openAuthStore(ctx context.Context, cfg Config, stderr io.Writer) (cairn.AuthStore, func(), error) {
-	log := newLogger(cfg, stderr)
-	var store cairn.EventStore
-	var lock *os.File
-	var err error
-	if cfg.MongoURI != "" {
-		store, err = openMongoStore(ctx, cfg, log.With("component", "mongo"))
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, nil, fmt.Errorf("create data dir: %w", err)
-		}
-		if lock, err = lockDataDir(cfg.DataDir); err != nil {
-			return nil, nil, fmt.Errorf("%w (stop the server first: the embedded store has one user at a time)", err)
-		}
-		store, err = pebble.Open(filepath.Join(cfg.DataDir, "store"), pebble.Options{Logger: log.With("component", "pebble")})
-	}
-	closeAll := func() {
-		if store != nil {
-			store.Close()
-		}
-		if lock != nil {
-			lock.Close()
-		}
-	}
+	store, closeStore, err := openOfflineStore(ctx, cfg, stderr, true)
 	if err != nil {
-		closeAll()
 		return nil, nil, err
 	}
 	as, ok := store.(cairn.AuthStore)
 	if !ok {
-		closeAll()
+		closeStore()
 		return nil, nil, fmt.Errorf("the %T store cannot keep accounts", store)
 	}
-	return as, closeAll, nil
+	return as, closeStore, nil
 }
 
 // readPassword reads the password from a terminal without echo (twice, to

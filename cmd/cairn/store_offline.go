@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/pebble"
+)
+
+// openOfflineStore opens the configured store for a command that works while
+// the server is stopped (export, users): MongoDB when MONGODB_URI is set,
+// otherwise the embedded store, under the data directory's lock. With create
+// false, a missing embedded store is an error rather than a new empty one.
+// The returned function closes the store and releases the lock.
+func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create bool) (cairn.EventStore, func(), error) {
+	log := newLogger(cfg, stderr)
+	if cfg.MongoURI != "" {
+		store, err := openMongoStore(ctx, cfg, log.With("component", "mongo"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return store, func() { store.Close() }, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "store")
+	if create {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create data dir: %w", err)
+		}
+	} else if _, err := os.Stat(dir); err != nil {
+		return nil, nil, fmt.Errorf("no embedded store at %s", dir)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (stop the server first: the embedded store is opened by one process at a time)", err)
+	}
+	store, err := pebble.Open(dir, pebble.Options{Logger: log.With("component", "pebble"), CacheSize: cfg.StoreCache})
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return store, func() { store.Close(); lock.Close() }, nil
+}
