@@ -3,7 +3,6 @@ package http
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -64,14 +63,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(5))
 	}
-	writeJSON(w, status, body)
+	s.writeJSON(w, r, status, body)
 }
 
 // writeJSON writes v as a JSON response with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		slog.Default().Error("encode response", "err", err)
+		loggerFrom(r, s.Logger).Error("encode response", "err", err)
 		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal error.","code":"internal"}`)
 	}
 	writeRawJSON(w, status, b)

@@ -60,7 +60,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for i := range events {
 		resp.EventIDs[i] = events[i].EventID
 	}
-	writeJSON(w, http.StatusAccepted, resp)
+	s.writeJSON(w, r, http.StatusAccepted, resp)
 }
 
 func (s *Server) reject(code string, n int) {

@@ -63,7 +63,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		resp.Status, status = "degraded", http.StatusServiceUnavailable
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, resp)
+	s.writeJSON(w, r, status, resp)
 }
 
 // readRSS returns the resident set size in bytes (0 where unavailable).
@@ -130,5 +130,5 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		resp.LastFlushAt = &at
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, resp)
+	s.writeJSON(w, r, http.StatusOK, resp)
 }

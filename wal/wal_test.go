@@ -137,7 +137,9 @@ func TestAppendAfterCloseFails(t *testing.T) {
 	if _, err := w.Append(context.Background(), []byte("x")); !errors.Is(err, wal.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
 	}
-	if _, err := openWAL(t, t.TempDir(), 0).Append(context.Background(), nil); !errors.Is(err, wal.ErrTooLarge) {
+	w2 := openWAL(t, t.TempDir(), 0)
+	defer w2.Close()
+	if _, err := w2.Append(context.Background(), nil); !errors.Is(err, wal.ErrTooLarge) {
 		t.Fatalf("empty record: %v, want ErrTooLarge", err)
 	}
 }
