@@ -325,23 +325,16 @@ func (p *Pipeline) run(ctx context.Context) {
 		if len(st.events) > 0 {
 			delay -= time.Since(st.events[0].ReceivedAt)
 		}
-		timer.Reset(delay)
-		wait := timer.C
+		timer.Reset(delay) // Go ≥ 1.23: Reset discards a stale fire
 		// Every Ingest after fill's EOF either kicked (backlog empty, or
 		// FlushSize reached) or is behind a staged event whose timer is set.
 		select {
 		case <-p.kick:
-		case <-wait:
+		case <-timer.C:
 		case <-p.drain:
 			draining = true
 		case <-ctx.Done():
 			return
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }
