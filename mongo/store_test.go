@@ -234,23 +234,42 @@ func TestIndexes(t *testing.T) {
 // waitIndex polls until coll has the named index with the given key.
 func waitIndex(t *testing.T, coll *driver.Collection, name, key string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, "index "+name+" created", func() (bool, string) {
 		specs, err := coll.Indexes().ListSpecifications(t.Context())
-		if err == nil {
-			for _, sp := range specs {
-				if sp.Name == name {
-					if got := keysString(sp.KeysDocument); got != key {
-						t.Fatalf("index %s keys = %s, want %s", name, got, key)
-					}
-					return
+		if err != nil {
+			return false, fmt.Sprintf("list indexes: %v", err)
+		}
+		for _, sp := range specs {
+			if sp.Name == name {
+				if got := keysString(sp.KeysDocument); got != key {
+					t.Fatalf("index %s keys = %s, want %s", name, got, key)
 				}
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("index %s not created within 30s (last error %v, specs %v)", name, err, specs)
+		return false, fmt.Sprintf("specs %v", specs)
+	})
+}
+
+// waitFor polls cond until it reports done, failing the test after 30s with
+// the last detail cond gave. It polls on a ticker rather than sleeping a fixed
+// time, so a condition that holds early ends the wait early.
+func waitFor(t *testing.T, what string, cond func() (done bool, detail string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		done, detail := cond()
+		if done {
+			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within 30s (last: %s)", what, detail)
+		case <-tick.C:
+		}
 	}
 }
 
@@ -274,23 +293,16 @@ func TestRetentionFallback(t *testing.T) {
 	old.ReceivedAt = now.Add(-2 * time.Hour)
 	fresh.ReceivedAt = now
 	insert(t, s, old, fresh)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, "expired event deleted", func() (bool, string) {
 		page, err := s.Journey(t.Context(), cairn.JourneyQuery{UserID: "u1", Limit: 10})
 		if err != nil {
 			t.Fatalf("journey: %v", err)
 		}
-		if len(page.Events) == 1 {
-			if page.Events[0].EventID != "fresh" {
-				t.Fatalf("retention deleted the wrong event: %+v", page.Events)
-			}
-			return
+		if len(page.Events) == 1 && page.Events[0].EventID != "fresh" {
+			t.Fatalf("retention deleted the wrong event: %+v", page.Events)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("expired event not deleted within 30s: %d events", len(page.Events))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(page.Events) == 1, fmt.Sprintf("%d events", len(page.Events))
+	})
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {
@@ -357,17 +369,10 @@ func TestUnreachableAtStart(t *testing.T) {
 
 func waitPing(t *testing.T, s *mongo.Store) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, "store reachable", func() (bool, string) {
 		err := s.Ping(t.Context())
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store not reachable within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // The server stops and comes back: the store reports EUNAVAILABLE meanwhile,

@@ -166,6 +166,8 @@ func (s *Server) start() {
 		if s.addr == "127.0.0.1:0" {
 			break
 		}
+		// A pause between retries of the launch above (which itself waits
+		// for the server's "listening" line), not a wait that hopes.
 		time.Sleep(250 * time.Millisecond)
 	}
 	s.t.Fatalf("mongotest: start ferretdb: %v (log: %s)", lastErr, filepath.Join(s.dir, "ferretdb.log"))
