@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,6 +68,11 @@ func Verify(ctx context.Context, client *http.Client, baseURL, runID string, ack
 	prefix := runID + "-"
 	final := map[string]userCheck{}
 	var mu sync.Mutex
+	// readErr is the error to report if ctx ends with reads still failing:
+	// the latest read error, except that a failure caused by ctx ending
+	// itself never hides an earlier, real one (say a 401).
+	var readErr error
+	byDeadline := func(err error) bool { return ctx.Err() != nil && errors.Is(err, ctx.Err()) }
 	for attempt := 0; ; attempt++ {
 		var (
 			wg      sync.WaitGroup
@@ -85,7 +91,7 @@ func Verify(ctx context.Context, client *http.Client, baseURL, runID string, ack
 				defer mu.Unlock()
 				res.Pages += pages
 				if err != nil {
-					if firstEr == nil {
+					if firstEr == nil || byDeadline(firstEr) {
 						firstEr = err
 					}
 					next = append(next, u)
@@ -98,6 +104,12 @@ func Verify(ctx context.Context, client *http.Client, baseURL, runID string, ack
 			}()
 		}
 		wg.Wait()
+		switch {
+		case firstEr == nil:
+			readErr = nil // every read worked; only missing events remain
+		case readErr == nil || !byDeadline(firstEr):
+			readErr = firstEr
+		}
 		slices.Sort(next)
 		pending = next
 		if len(pending) == 0 {
@@ -107,8 +119,8 @@ func Verify(ctx context.Context, client *http.Client, baseURL, runID string, ack
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if firstEr != nil {
-				res.Error = firstEr.Error()
+			if readErr != nil {
+				res.Error = readErr.Error()
 			} else {
 				res.Error = "deadline reached with events still missing"
 			}
