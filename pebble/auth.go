@@ -92,7 +92,7 @@ func (s *Store) getJSON(key []byte, v any, what string) error {
 	} else if err != nil {
 		return internal("read "+what, err)
 	}
-	defer closer.Close()
+	defer closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
 	if err := json.Unmarshal(b, v); err != nil {
 		return internal("decode "+what, err)
 	}
@@ -106,7 +106,7 @@ func (s *Store) exists(key []byte) (bool, error) {
 	} else if err != nil {
 		return false, internal("read key", err)
 	}
-	closer.Close()
+	closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
 	return true, nil
 }
 
@@ -149,7 +149,7 @@ func (s *Store) CreateUser(ctx context.Context, user *cairn.User, account *cairn
 	u.ID = cairn.NewToken()
 	a.ID, a.UserID, a.AccountID = cairn.NewToken(), u.ID, u.ID
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	err := setJSON(b, authKey('u', u.ID), userRecordOf(&u))
 	if err == nil {
 		err = b.Set(emailKey, []byte(u.ID), nil)
@@ -195,7 +195,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*cairn.User, err
 		return nil, internal("read email index", err)
 	}
 	uid := string(id)
-	closer.Close()
+	closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
 	return s.UserByID(ctx, uid)
 }
 
@@ -231,7 +231,7 @@ func (s *Store) ListUsers(ctx context.Context, q cairn.UserQuery) (*cairn.UserPa
 	if err != nil {
 		return nil, internal("list users", err)
 	}
-	defer it.Close()
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
 	page := &cairn.UserPage{}
 	for ok := it.First(); ok; ok = it.Next() {
 		if len(page.Users) == q.Limit {
@@ -265,7 +265,7 @@ func (s *Store) SetUserRole(ctx context.Context, id, role string, now time.Time)
 	}
 	r.Role, r.UpdatedAt = role, ms(now)
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	if err := setJSON(b, authKey('u', id), &r); err != nil {
 		return internal("set role", err)
 	}
@@ -312,7 +312,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *cairn.Session) error {
 	}
 	id := cairn.NewToken()
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	err := setJSON(b, key, &sessionRecord{ID: id, Token: sess.Token, UserID: sess.UserID, ExpiresAt: ms(sess.ExpiresAt),
 		CreatedAt: ms(sess.CreatedAt), UpdatedAt: ms(sess.UpdatedAt), IPAddress: sess.IPAddress, UserAgent: sess.UserAgent})
 	if err == nil {
@@ -353,7 +353,7 @@ func (s *Store) ExtendSession(ctx context.Context, token string, expiresAt, upda
 	}
 	r.ExpiresAt, r.UpdatedAt = ms(expiresAt), ms(updatedAt)
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	if err := setJSON(b, authKey('s', token), &r); err != nil {
 		return internal("extend session", err)
 	}
@@ -374,7 +374,7 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	err = b.Delete(authKey('s', token), nil)
 	if err == nil {
 		err = b.Delete(authKey('S', sess.UserID, token), nil)
@@ -402,16 +402,16 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, err
 		return 0, internal("list sessions", err)
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		token := string(it.Key()[len(prefix):])
 		if err := b.Delete(authKey('s', token), nil); err != nil {
-			it.Close()
+			it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 			return 0, internal("delete sessions", err)
 		}
 		if err := b.Delete(append([]byte(nil), it.Key()...), nil); err != nil {
-			it.Close()
+			it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 			return 0, internal("delete sessions", err)
 		}
 		n++

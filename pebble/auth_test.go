@@ -14,7 +14,7 @@ func TestAuthStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() { closeStore(t, s) })
 		return s
 	})
 }
@@ -41,7 +41,7 @@ func TestAuthSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { closeStore(t, s) })
 	got, err := s.UserByEmail(t.Context(), "alice@example.com")
 	if err != nil || got.ID != u.ID || got.Role != cairn.RoleAdmin {
 		t.Fatalf("after reopen: %+v, %v", got, err)

@@ -38,7 +38,7 @@ func openBench(b *testing.B) *pebble.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { s.Close() })
+	b.Cleanup(func() { closeStore(b, s) })
 	return s
 }
 
@@ -133,7 +133,7 @@ func BenchmarkInsertEventsFilled(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
+			b.Cleanup(func() { closeStore(b, s) })
 			ctx := context.Background()
 			t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
 			for i := 0; i < prefill; i += 5000 {

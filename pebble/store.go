@@ -125,13 +125,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
-		db.Close()
-		return nil, fmt.Errorf("read event count: %w", err)
+		return nil, errors.Join(fmt.Errorf("read event count: %w", err), db.Close())
 	default:
 		if len(v) == 8 {
 			s.count.Store(int64(binary.BigEndian.Uint64(v)))
 		}
-		closer.Close()
+		closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
 	}
 	return s, nil
 }
@@ -229,7 +228,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return cairn.InsertResult{}, fmt.Errorf("dedup iterator: %w", err)
 	}
 	batch := s.db.NewBatchWithSize(len(cands) * 600)
-	defer batch.Close()
+	defer batch.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	var kbuf, vbuf []byte
 	for _, c := range cands {
 		if it.SeekPrefixGE(c.key) && bytes.Equal(it.Key(), c.key) {
@@ -239,11 +238,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		kbuf = eventKey(kbuf[:0], c.ev)
 		vbuf = c.ev.AppendBinary(vbuf[:0])
 		if err := batch.Set(kbuf, vbuf, nil); err != nil {
-			it.Close()
+			it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 			return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
 		}
 		if err := batch.Set(c.key, kbuf, nil); err != nil {
-			it.Close()
+			it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 			return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
 		}
 		res.Inserted++
@@ -297,7 +296,7 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 	if err != nil {
 		return nil, fmt.Errorf("journey iterator: %w", err)
 	}
-	defer it.Close()
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
 	for ok := it.First(); ok; ok = it.Next() {
 		if len(page.Events) == q.Limit {
 			last := &page.Events[len(page.Events)-1]
@@ -344,7 +343,7 @@ func (s *Store) ExportEvents(ctx context.Context, userID string, fn func(*cairn.
 	if err != nil {
 		return fmt.Errorf("export iterator: %w", err)
 	}
-	defer it.Close()
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -36,7 +36,7 @@ func TestReopenKeepsEventsAndCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { closeStore(t, s) })
 	if n, err := s.CountEvents(t.Context()); err != nil || n != 2 {
 		t.Fatalf("count after reopen = %d, %v; want 2", n, err)
 	}
@@ -51,8 +51,16 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	closeStore(t, s)
 	if err := s.Ping(t.Context()); cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
 		t.Fatalf("Ping after Close = %v, want EUNAVAILABLE", err)
+	}
+}
+
+// closeStore closes s and fails the test if closing fails.
+func closeStore(tb testing.TB, s *pebble.Store) {
+	tb.Helper()
+	if err := s.Close(); err != nil {
+		tb.Errorf("close store: %v", err)
 	}
 }
