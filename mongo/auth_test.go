@@ -1,7 +1,6 @@
 package mongo_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -27,7 +26,7 @@ func authDB(t *testing.T, srv *mongotest.Server, s *mongo.Store) *driver.Databas
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	t.Cleanup(func() { disconnect(t, c) })
 	return c.Database(s.Database())
 }
 

@@ -69,7 +69,7 @@ func appendPayload(dst []byte, payload json.RawMessage) ([]byte, error) {
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return dst, fmt.Errorf("%w: payload is not valid JSON: %v", errPermanent, err)
+		return dst, fmt.Errorf("%w: payload is not valid JSON: %w", errPermanent, err)
 	}
 	if tok != json.Delim('{') {
 		return dst, fmt.Errorf("%w: payload is not a JSON object", errPermanent)
@@ -89,7 +89,7 @@ func appendObject(dst []byte, dec *json.Decoder, depth int) ([]byte, error) {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return dst, fmt.Errorf("%w: payload is not valid JSON: %v", errPermanent, err)
+			return dst, fmt.Errorf("%w: payload is not valid JSON: %w", errPermanent, err)
 		}
 		if tok == json.Delim('}') {
 			return dst, nil
@@ -108,7 +108,7 @@ func appendObject(dst []byte, dec *json.Decoder, depth int) ([]byte, error) {
 func appendValue(dst []byte, key string, dec *json.Decoder, depth int) ([]byte, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return dst, fmt.Errorf("%w: payload is not valid JSON: %v", errPermanent, err)
+		return dst, fmt.Errorf("%w: payload is not valid JSON: %w", errPermanent, err)
 	}
 	switch v := tok.(type) {
 	case nil:
@@ -138,7 +138,7 @@ func appendValue(dst []byte, key string, dec *json.Decoder, depth int) ([]byte, 
 				}
 			}
 			if _, err := dec.Token(); err != nil { // ']'
-				return dst, fmt.Errorf("%w: payload is not valid JSON: %v", errPermanent, err)
+				return dst, fmt.Errorf("%w: payload is not valid JSON: %w", errPermanent, err)
 			}
 		default:
 			return dst, fmt.Errorf("%w: payload is not valid JSON", errPermanent)

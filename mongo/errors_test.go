@@ -109,7 +109,11 @@ func TestClassifyRealServerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	defer c.Disconnect(context.Background())
+	t.Cleanup(func() {
+		if err := c.Disconnect(context.Background()); err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	})
 	coll := c.Database(mongotest.DatabaseName(t)).Collection("events")
 	_, err = coll.InsertMany(t.Context(), []any{
 		bson.D{{Key: "_id", Value: "d"}},

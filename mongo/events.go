@@ -157,7 +157,7 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 	if err != nil {
 		return nil, storeError("journey", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer cur.Close(context.WithoutCancel(ctx)) //nolint:errcheck // results are checked with cur.Err(); Close only kills a server cursor, which the server also times out
 	for cur.Next(ctx) {
 		if len(page.Events) == q.Limit {
 			last := &page.Events[len(page.Events)-1]
@@ -190,7 +190,7 @@ func (s *Store) ExportEvents(ctx context.Context, userID string, fn func(*cairn.
 	if err != nil {
 		return storeError("export", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer cur.Close(context.WithoutCancel(ctx)) //nolint:errcheck // results are checked with cur.Err(); Close only kills a server cursor, which the server also times out
 	for cur.Next(ctx) {
 		e, err := decodeEvent(cur.Current)
 		if err != nil {

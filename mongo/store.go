@@ -183,7 +183,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open mongo: %w", redactErr(err, cfg.URI))
 	}
-	bg, cancel := context.WithCancel(context.Background())
+	// Background work (index retries, purges) lives until Close, not until
+	// Open's ctx ends: it keeps ctx's values but not its cancellation.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Store{
 		client: client,
 		coll:   client.Database(cfg.Database).Collection(cfg.Collection),
@@ -204,7 +206,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		logger.Warn("cannot create indexes yet; retrying in the background", "err", err)
 	}
 	s.wg.Add(1)
-	go s.maintain(err == nil)
+	go s.maintain(bg, err == nil)
 	return s, nil
 }
 
@@ -291,25 +293,25 @@ func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelF
 }
 
 // maintain retries index creation until it succeeds, then runs the purge
-// loop when retention needs it. It stops when the store is closed.
-func (s *Store) maintain(indexed bool) {
+// loop when retention needs it. It stops when ctx (the store's lifetime,
+// cancelled by Close) ends.
+func (s *Store) maintain(ctx context.Context, indexed bool) {
 	defer s.wg.Done()
 	backoff := time.Second
 	for !indexed {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-		err := s.ensureIndexes(ctx)
+		opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.ensureIndexes(opCtx)
 		cancel()
 		if err == nil {
 			s.log.Info("indexes created")
-			indexed = true
 			break
 		}
-		if s.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		s.log.Warn("cannot create indexes yet", "err", err, "retry_in", backoff.String())
@@ -325,16 +327,16 @@ func (s *Store) maintain(indexed bool) {
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
-		n, err := s.PurgeExpired(ctx, time.Now())
+		opCtx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		n, err := s.PurgeExpired(opCtx, time.Now())
 		cancel()
-		if err != nil && s.ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("retention purge failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("retention purge", "deleted", n)
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -419,7 +421,7 @@ func (s *Store) warnStrayTTL(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	defer cur.Close(ctx)
+	defer cur.Close(ctx) //nolint:errcheck // a best-effort warning scan; Close only kills a server cursor, which the server also times out
 	for cur.Next(ctx) {
 		name, _ := cur.Current.Lookup("name").StringValueOK()
 		if v, err := cur.Current.LookupErr("expireAfterSeconds"); err == nil {

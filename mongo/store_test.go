@@ -42,8 +42,24 @@ func open(t *testing.T, srv *mongotest.Server, cfg mongo.Config) *mongo.Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { closeStore(t, s) })
 	return s
+}
+
+// closeStore closes s and fails the test if closing fails.
+func closeStore(t *testing.T, s *mongo.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Errorf("close store: %v", err)
+	}
+}
+
+// disconnect closes a driver client and fails the test if that fails.
+func disconnect(t *testing.T, c *driver.Client) {
+	t.Helper()
+	if err := c.Disconnect(context.Background()); err != nil {
+		t.Errorf("disconnect: %v", err)
+	}
 }
 
 // rawCollection returns a driver handle on the store's collection.
@@ -53,7 +69,7 @@ func rawCollection(t *testing.T, srv *mongotest.Server, s *mongo.Store) *driver.
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	t.Cleanup(func() { disconnect(t, c) })
 	return c.Database(s.Database()).Collection("events")
 }
 
@@ -227,7 +243,7 @@ func TestIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second Open: %v", err)
 	}
-	defer s2.Close()
+	t.Cleanup(func() { closeStore(t, s2) })
 	waitIndex(t, rawCollection(t, srv, s), mongo.JourneyIndexName, "userId:1,occurredAt:-1,_id:-1")
 }
 
@@ -317,7 +333,7 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, err := mongo.Open(t.Context(), cfg, nil)
 			if err == nil {
-				s.Close()
+				closeStore(t, s)
 				t.Fatalf("Open(%+v) succeeded, want an error", cfg)
 			}
 		})
@@ -348,7 +364,7 @@ func TestUnreachableAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open with the server down: %v", err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { closeStore(t, s) })
 	if err := s.Ping(t.Context()); cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
 		t.Fatalf("Ping = %v, want EUNAVAILABLE", err)
 	}

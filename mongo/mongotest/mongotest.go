@@ -151,7 +151,7 @@ func (s *Server) start() {
 	if err != nil {
 		s.t.Fatalf("mongotest: open log: %v", err)
 	}
-	defer logf.Close()
+	defer logf.Close() //nolint:errcheck // the child process has its own copy; ours was never written to
 
 	var lastErr error
 	// Restarting on a fixed port can race with the old socket's teardown:
