@@ -31,12 +31,20 @@ func NewEvent(id, user string, occurredAt time.Time) cairn.Event {
 }
 
 // RunEventStore runs the conformance suite. open must return a fresh, empty
+// closeStore closes s and fails the test if closing fails.
+func closeStore(t *testing.T, s cairn.EventStore) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Errorf("close store: %v", err)
+	}
+}
+
 // store; the suite closes it.
 func RunEventStore(t *testing.T, open func(t *testing.T) cairn.EventStore) {
 	newStore := func(t *testing.T) cairn.EventStore {
 		t.Helper()
 		s := open(t)
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() { closeStore(t, s) })
 		return s
 	}
 	t.Run("InsertAndReadBack", func(t *testing.T) {
@@ -258,7 +266,9 @@ func assertSameEvent(t *testing.T, got, want cairn.Event) {
 	if err := json.Unmarshal(got.Payload, &g); err != nil {
 		t.Fatalf("stored payload is not JSON: %q", got.Payload)
 	}
-	json.Unmarshal(want.Payload, &w)
+	if err := json.Unmarshal(want.Payload, &w); err != nil {
+		t.Fatalf("wanted payload is not JSON: %q", want.Payload)
+	}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("payload: got %s, want %s", got.Payload, want.Payload)
 	}

@@ -274,9 +274,9 @@ func testSessions(t *testing.T, s cairn.AuthStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(got.ID == sess.ID && got.Token == sess.Token && got.UserID == sess.UserID &&
-		got.ExpiresAt.Equal(sess.ExpiresAt) && got.CreatedAt.Equal(sess.CreatedAt) && got.UpdatedAt.Equal(sess.UpdatedAt) &&
-		got.IPAddress == sess.IPAddress && got.UserAgent == sess.UserAgent) {
+	if got.ID != sess.ID || got.Token != sess.Token || got.UserID != sess.UserID ||
+		!got.ExpiresAt.Equal(sess.ExpiresAt) || !got.CreatedAt.Equal(sess.CreatedAt) || !got.UpdatedAt.Equal(sess.UpdatedAt) ||
+		got.IPAddress != sess.IPAddress || got.UserAgent != sess.UserAgent {
 		t.Fatalf("SessionByToken = %+v, want %+v", got, sess)
 	}
 	dup := newSession(u.ID)
