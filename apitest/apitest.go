@@ -106,7 +106,7 @@ func (v *Validator) Check(ctx context.Context, req *http.Request, reqBody []byte
 	}
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
-		return v.checkUnrouted(req, resp, respBody)
+		return v.checkUnrouted(ctx, req, resp, respBody)
 	}
 
 	// Validate a copy of the request as the server reads it: decompressed,
@@ -156,13 +156,13 @@ func (v *Validator) Check(ctx context.Context, req *http.Request, reqBody []byte
 // checkUnrouted checks the answer to a request no operation documents: 405
 // when another method of the path is documented, 404 otherwise, with
 // Cairn's JSON error (or, under /api/auth/, Better Auth's empty 404).
-func (v *Validator) checkUnrouted(req *http.Request, resp *http.Response, respBody []byte) error {
+func (v *Validator) checkUnrouted(ctx context.Context, req *http.Request, resp *http.Response, respBody []byte) error {
 	want := http.StatusNotFound
 	for _, m := range methods {
 		if m == req.Method {
 			continue
 		}
-		probe := req.Clone(context.Background())
+		probe := req.Clone(ctx)
 		probe.Method = m
 		if _, _, err := v.router.FindRoute(probe); err == nil {
 			want = http.StatusMethodNotAllowed
@@ -243,7 +243,7 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var reqBody []byte
 	if req.Body != nil && req.Body != http.NoBody {
 		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
+		req.Body.Close() //nolint:errcheck // the body was read to the end; the copy below is sent instead
 		if err != nil {
 			return nil, fmt.Errorf("apitest: read request body: %w", err)
 		}
@@ -258,7 +258,7 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp.Body.Close() //nolint:errcheck // the body was read to the end; closing it only releases the connection
 	if err != nil {
 		return nil, fmt.Errorf("apitest: read response body: %w", err)
 	}

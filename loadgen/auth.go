@@ -51,7 +51,7 @@ func signIn(ctx context.Context, client *http.Client, baseURL, email, password s
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // the body was read to the end (or is abandoned); closing it only releases the connection
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)

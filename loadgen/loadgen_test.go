@@ -105,7 +105,7 @@ func (f *fakeCairn) postEvents(w http.ResponseWriter, r *http.Request) {
 			f.invalid++
 			f.mu.Unlock()
 			w.WriteHeader(400)
-			fmt.Fprintf(w, `{"error":"invalid","code":"invalid","details":%q}`, errs[0].Message)
+			fmt.Fprintf(w, `{"error":"invalid","code":"invalid","details":%q}`, errs[0].Message) //nolint:errcheck // fake server: a failed write shows up at the client under test
 			return
 		}
 		evs = append(evs, ev)
@@ -137,7 +137,7 @@ func (f *fakeCairn) postEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	out, _ := json.Marshal(map[string]any{"message": "Events accepted for processing", "count": len(ids), "eventIds": ids})
-	w.Write(out)
+	w.Write(out) //nolint:errcheck // fake server: a failed write shows up at the client under test
 }
 
 func (f *fakeCairn) store(ev cairn.Event) {
@@ -154,10 +154,13 @@ func (f *fakeCairn) flush() {
 
 func (f *fakeCairn) signIn(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Email, Password string }
-	json.NewDecoder(r.Body).Decode(&in)
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, "bad json", 400)
+		return
+	}
 	if in.Password != f.password {
 		w.WriteHeader(401)
-		w.Write([]byte(`{"code":"INVALID_EMAIL_OR_PASSWORD"}`))
+		w.Write([]byte(`{"code":"INVALID_EMAIL_OR_PASSWORD"}`)) //nolint:errcheck // fake server: a failed write shows up at the client under test
 		return
 	}
 	f.mu.Lock()
@@ -165,13 +168,13 @@ func (f *fakeCairn) signIn(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	name, value, _ := strings.Cut(f.cookie, "=")
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true})
-	w.Write([]byte(`{"redirect":false,"token":"x","user":{}}`))
+	w.Write([]byte(`{"redirect":false,"token":"x","user":{}}`)) //nolint:errcheck // fake server: a failed write shows up at the client under test
 }
 
 func (f *fakeCairn) journey(w http.ResponseWriter, r *http.Request) {
 	if f.cookie != "" && r.Header.Get("Cookie") != f.cookie {
 		w.WriteHeader(401)
-		w.Write([]byte(`{"error":"unauthorized","code":"unauthorized"}`))
+		w.Write([]byte(`{"error":"unauthorized","code":"unauthorized"}`)) //nolint:errcheck // fake server: a failed write shows up at the client under test
 		return
 	}
 	user := r.PathValue("userId")
@@ -197,7 +200,7 @@ func (f *fakeCairn) journey(w http.ResponseWriter, r *http.Request) {
 	}
 	out, _ := json.Marshal(map[string]any{"userId": user, "count": len(page), "events": page, "nextCursor": next})
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(out)
+	w.Write(out) //nolint:errcheck // fake server: a failed write shows up at the client under test
 }
 
 func run(t *testing.T, cfg loadgen.Config) *loadgen.Result {
@@ -424,7 +427,7 @@ func TestJourneyMode(t *testing.T) {
 
 func TestErrorsAndStatuses(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // fake server: only drains the request
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(503)
 	}))

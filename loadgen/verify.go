@@ -185,7 +185,7 @@ func checkUser(ctx context.Context, client *http.Client, baseURL, user, prefix s
 			return userCheck{}, pages, fmt.Errorf("journey of %s: %w", user, err)
 		}
 		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp.Body.Close() //nolint:errcheck // the body was read to the end (or is abandoned); closing it only releases the connection
 		if err != nil {
 			return userCheck{}, pages, fmt.Errorf("journey of %s: %w", user, err)
 		}
@@ -217,11 +217,11 @@ func checkUser(ctx context.Context, client *http.Client, baseURL, user, prefix s
 	}
 	var c userCheck
 	for id := range want {
-		switch n := seen[id]; {
-		case n == 0:
+		switch seen[id] {
+		case 0:
 			c.missing++
 			c.missingIDs = append(c.missingIDs, id)
-		case n == 1:
+		case 1:
 			c.found++
 		default:
 			c.found++
