@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs all of Cairn's tests on a fresh machine: installs and builds what the
-# tests need (every scripts/ci.d/*.sh: FerretDB, Node packages, Chromium, …),
-# then vets and tests every package and runs a short fuzzing pass.
+# Runs all of Cairn's checks and tests on a fresh machine: installs and builds
+# what they need (every scripts/ci.d/*.sh: FerretDB, Node packages, Chromium,
+# golangci-lint, …), then checks that go.mod/go.sum are tidy, that every Go
+# file is gofmt-formatted, go vet and golangci-lint (.golangci.yml), and only
+# then tests every package and runs a short fuzzing pass. Any failed check
+# stops the run before the tests, after all checks have reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
@@ -15,8 +18,40 @@ for f in scripts/ci.d/*.sh; do
 	source "$f"
 done
 
+checks_failed=()
+
+echo "==> go mod tidy -diff (go.mod and go.sum must be tidy)"
+if ! go mod tidy -diff; then
+	echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result"
+	checks_failed+=(tidy)
+fi
+
+echo "==> gofmt -l"
+# Tracked and new (not ignored) Go files, so node_modules and caches stay out.
+gofiles=()
+while IFS= read -r f; do
+	[ -f "$f" ] && gofiles+=("$f")
+done < <(git ls-files --cached --others --exclude-standard -- '*.go')
+if [ "${#gofiles[@]}" -eq 0 ]; then
+	gofiles=(.) # not a git checkout: every Go file under the repo
+fi
+unformatted="$(gofmt -l "${gofiles[@]}")"
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-formatted (run 'gofmt -w' on them):"
+	echo "$unformatted"
+	checks_failed+=(gofmt)
+fi
+
 echo "==> go vet"
-go vet ./...
+go vet ./... || checks_failed+=(vet)
+
+echo "==> golangci-lint ($("$CAIRN_GOLANGCI_LINT" version --short 2>/dev/null || echo '?'), .golangci.yml)"
+"$CAIRN_GOLANGCI_LINT" run ./... || checks_failed+=(golangci-lint)
+
+if [ "${#checks_failed[@]}" -ne 0 ]; then
+	echo "==> checks failed: ${checks_failed[*]} (tests not run)"
+	exit 1
+fi
 
 echo "==> go test (fuzz seed corpora included)"
 log="$(mktemp -t cairn-go-test.XXXXXX)"
