@@ -6,7 +6,7 @@
 run:
 	go run ./cmd/cairn serve
 
-## test: what CI runs (installs test components, vets, tests)
+## test: what CI runs (installs test components; tidy, gofmt, vet, golangci-lint; tests; fuzzing)
 test:
 	bash scripts/test.sh
 
