@@ -1,4 +1,4 @@
-package auth_test
+package betterauth_test
 
 import (
 	"bytes"
@@ -19,10 +19,11 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
 )
 
-// The golden files under ../shared/betterauth were recorded from a real
-// Better Auth 1.7.25 server. These tests replay their requests against Cairn
+// The golden files under testdata/ were recorded from a real Better Auth
+// 1.7.25 server (see testdata/README.md). These tests replay their requests against Cairn
 // and compare status codes, header names and values that are not
 // per-run, Set-Cookie names and attributes, JSON shapes and error codes.
 // Tokens, ids and times differ per run: the session tokens in recorded
@@ -224,7 +225,7 @@ func (rp *replayer) replay(name string, ex goldenExchange) *httptest.ResponseRec
 	t := rp.t
 	t.Helper()
 	w := httptest.NewRecorder()
-	rp.e.svc.Handler().ServeHTTP(w, rp.request(ex))
+	rp.e.plain.ServeHTTP(w, rp.request(ex))
 	want := ex.Response
 	if w.Code != want.Status {
 		t.Fatalf("%s: status %d, want %d; body %s", name, w.Code, want.Status, w.Body)
@@ -418,7 +419,7 @@ func kindOf(v any) string {
 // TestGoldenFlows replays the recorded client flows in order: sign-up,
 // get-session, sign-out, get-session, sign-in, get-session, sign-out.
 func TestGoldenFlows(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	e := newEnv(t, nil)
 	rp := newReplayer(t, e)
 	files, _ := filepath.Glob(filepath.Join(dir, "flow-*.json"))
@@ -442,7 +443,7 @@ func TestGoldenFlows(t *testing.T) {
 // TestGoldenDefaultConfig replays the 44 error, CSRF, refresh and expiry
 // cases recorded under Better Auth's default configuration.
 func TestGoldenDefaultConfig(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	e := newEnv(t, nil)
 	rp := newReplayer(t, e)
 	var flow goldenFlow
@@ -489,7 +490,7 @@ func TestGoldenDefaultConfig(t *testing.T) {
 // TestGoldenBearer replays the bearer plugin's cases: set-auth-token on
 // sign-up/sign-in, signed and raw bearer tokens, bad signatures, sign-out.
 func TestGoldenBearer(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	rp := newReplayer(t, newEnv(t, nil))
 	names, cases := loadCases(t, filepath.Join(dir, "cases-bearer-plugin.json"))
 	for _, name := range names {
@@ -500,8 +501,8 @@ func TestGoldenBearer(t *testing.T) {
 // TestGoldenRateLimit replays the production rate-limit cases: the fourth
 // sign-in or sign-up within 10 s and the 101st get-session get 429.
 func TestGoldenRateLimit(t *testing.T) {
-	dir := sharedDir(t)
-	e := newEnv(t, func(c *auth.Config) { c.Production = true })
+	dir := goldenDir
+	e := newEnv(t, func(c *envConfig) { c.Production = true })
 	rp := newReplayer(t, e)
 	names, cases := loadCases(t, filepath.Join(dir, "cases-rate-limit.json"))
 	for _, name := range names {
@@ -509,7 +510,7 @@ func TestGoldenRateLimit(t *testing.T) {
 		if name == "get-session-attempt-101" {
 			for i := 0; i < 100; i++ {
 				w := httptest.NewRecorder()
-				e.svc.Handler().ServeHTTP(w, rp.request(ex))
+				e.plain.ServeHTTP(w, rp.request(ex))
 				if w.Code != 200 {
 					t.Fatalf("get-session %d: %d", i+1, w.Code)
 				}
@@ -525,8 +526,8 @@ func TestGoldenRateLimit(t *testing.T) {
 // TestGoldenSecureCookies replays the secure-cookie cases under an https
 // base URL: __Secure- names and Secure, unprefixed names ignored.
 func TestGoldenSecureCookies(t *testing.T) {
-	dir := sharedDir(t)
-	rp := newReplayer(t, newEnv(t, func(c *auth.Config) { c.BaseURL = "https://cairn.example" }))
+	dir := goldenDir
+	rp := newReplayer(t, newEnv(t, func(c *envConfig) { c.BaseURL = "https://cairn.example" }))
 	names, cases := loadCases(t, filepath.Join(dir, "cases-secure-cookies.json"))
 	for _, name := range names {
 		rp.replay(name, cases[name])
@@ -536,7 +537,7 @@ func TestGoldenSecureCookies(t *testing.T) {
 // TestGoldenHashAndSignature recomputes the recorded cookie signature and
 // verifies the password hash Better Auth stored.
 func TestGoldenHashAndSignature(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	var v struct {
 		CookieValueOnWire  string `json:"cookieValueOnWire"`
 		TokenFromCookie    string `json:"tokenFromCookie"`
@@ -544,7 +545,7 @@ func TestGoldenHashAndSignature(t *testing.T) {
 		StoredPasswordHash string `json:"storedPasswordHash"`
 	}
 	loadJSON(t, filepath.Join(dir, "verification-checks.json"), &v)
-	s := auth.NewSigner(goldenSecret)
+	s := betterauth.NewSigner(goldenSecret)
 	if got := s.Sign(v.TokenFromCookie); got != v.TokenFromCookie+"."+v.SignatureFromCooki {
 		t.Errorf("Sign = %q, want signature %q", got, v.SignatureFromCooki)
 	}
@@ -552,7 +553,7 @@ func TestGoldenHashAndSignature(t *testing.T) {
 	if tok, ok := s.Verify(decoded); !ok || tok != v.TokenFromCookie {
 		t.Errorf("Verify(golden cookie) = %q, %v", tok, ok)
 	}
-	if _, ok := auth.NewSigner("another-secret").Verify(decoded); ok {
+	if _, ok := betterauth.NewSigner("another-secret").Verify(decoded); ok {
 		t.Error("a cookie verified under another secret")
 	}
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairn-dev/cairn/apitest"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
 )
 
@@ -295,11 +296,12 @@ var wildcard = regexp.MustCompile(`\{([A-Za-z0-9_]+)(\.\.\.)?\}`)
 // accounts and metrics mounted, as `cairn serve` does) is documented, and
 // that every documented operation is a registered route.
 func TestRoutesDocumented(t *testing.T) {
-	authn, err := auth.New(nil, auth.Config{Secret: "route-listing-test-secret-0123456789"})
+	accounts := auth.New(nil, auth.Config{})
+	api, err := betterauth.New(accounts, betterauth.Config{Secret: "route-listing-test-secret-0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &cairnhttp.Server{Auth: authn, Metrics: http.NotFoundHandler()}
+	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler()}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {

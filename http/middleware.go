@@ -148,15 +148,32 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
 
-// requireSession wraps h so that it runs only for authenticated requests.
+// requireSession wraps h so that it runs only for authenticated requests,
+// with the principal in the request's context (cairn.PrincipalFromContext).
+// The token is read by the account sub-API (a cookie or a bearer header).
 func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Auth != nil {
-			if _, err := s.Auth.Authenticate(r); err != nil {
+			var token string
+			if s.Accounts != nil {
+				token = s.Accounts.SessionToken(r)
+			}
+			p, err := s.Auth.Authenticate(r.Context(), token)
+			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
+			r = r.WithContext(cairn.NewContextWithPrincipal(r.Context(), p))
 		}
 		h(w, r)
+	})
+}
+
+// noStore marks h's responses, errors included, as not cacheable.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		h.ServeHTTP(w, r)
 	})
 }
