@@ -190,7 +190,7 @@ func ValidEmail(s string) bool {
 				return false
 			}
 			for j := 0; j < len(l); j++ {
-				if !('a' <= l[j] && l[j] <= 'z' || 'A' <= l[j] && l[j] <= 'Z') {
+				if letter := 'a' <= l[j] && l[j] <= 'z' || 'A' <= l[j] && l[j] <= 'Z'; !letter {
 					return false
 				}
 			}

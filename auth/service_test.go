@@ -43,7 +43,11 @@ func newEnv(t testing.TB, signupOpen bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	c := &clock{now: time.Date(2026, 11, 25, 18, 59, 35, 0, time.UTC)}
 	return &env{svc: auth.New(st, auth.Config{SignupOpen: signupOpen, Now: c.Now}), store: st, clock: c}
 }

@@ -79,12 +79,19 @@ func loadCases(t *testing.T, path string) ([]string, map[string]goldenExchange) 
 	}
 	var names []string
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.Token() // {
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatalf("%s: %v", path, err)
+	}
 	for dec.More() {
-		tok, _ := dec.Token()
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 		names = append(names, tok.(string))
 		var skip json.RawMessage
-		dec.Decode(&skip)
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 	cases := map[string]goldenExchange{}
 	for _, n := range names {
@@ -187,7 +194,9 @@ func (rp *replayer) request(ex goldenExchange) *http.Request {
 	case len(raw) == 0 || string(raw) == "null":
 	case raw[0] == '"':
 		var s string
-		json.Unmarshal(raw, &s)
+		if err := json.Unmarshal(raw, &s); err != nil {
+			rp.t.Fatalf("recorded body %s: %v", raw, err)
+		}
 		body = []byte(s)
 	default:
 		body = raw
@@ -262,7 +271,9 @@ func (rp *replayer) replay(name string, ex goldenExchange) *httptest.ResponseRec
 	if err := json.Unmarshal(w.Body.Bytes(), &gotBody); err != nil {
 		t.Fatalf("%s: body is not JSON: %q", name, w.Body)
 	}
-	json.Unmarshal([]byte(want.BodyText), &wantBody)
+	if err := json.Unmarshal([]byte(want.BodyText), &wantBody); err != nil {
+		t.Fatalf("%s: recorded body is not JSON: %v", name, err)
+	}
 	compareShape(t, name, "body", wantBody, gotBody)
 	if m, ok := gotBody.(map[string]any); ok {
 		if tok, ok := m["token"].(string); ok {
@@ -373,7 +384,7 @@ func compareShape(t *testing.T, name, path string, golden, got any) {
 			compareShape(t, name, path+"."+k, v, gv)
 		}
 		for k := range m {
-			if _, ok := g[k]; !ok && !(extraKeys[k] && strings.HasSuffix(path, "user")) {
+			if _, ok := g[k]; !ok && (!extraKeys[k] || !strings.HasSuffix(path, "user")) {
 				t.Errorf("%s: unexpected %s.%s = %v", name, path, k, m[k])
 			}
 		}
@@ -467,7 +478,9 @@ func TestGoldenDefaultConfig(t *testing.T) {
 		switch {
 		case strings.HasPrefix(name, "get-session-refresh-after-updateAge"):
 			var body struct{ Session struct{ ExpiresAt time.Time } }
-			json.Unmarshal(w.Body.Bytes(), &body)
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 			if want := e.clock.Now().Add(auth.SessionExpiresIn); !body.Session.ExpiresAt.Equal(want) {
 				t.Errorf("refreshed expiresAt %v, want %v", body.Session.ExpiresAt, want)
 			}

@@ -60,7 +60,11 @@ func newEnv(t testing.TB, mod func(*envConfig)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	c := &clock{now: time.Date(2026, 11, 25, 18, 59, 35, 0, time.UTC)}
 	cfg := envConfig{Config: betterauth.Config{
 		Secret:         goldenSecret,
@@ -112,12 +116,9 @@ func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) string {
 }
 
 // signUp creates an account through the API and returns its cookie.
-func (e *env) signUp(t *testing.T, email, password string, extra map[string]string) string {
+func (e *env) signUp(t *testing.T, email, password string) string {
 	t.Helper()
 	h := map[string]string{"Content-Type": "application/json"}
-	for k, v := range extra {
-		h[k] = v
-	}
 	w := e.do("POST", "/api/auth/sign-up/email", `{"name":"N","email":"`+email+`","password":"`+password+`"}`, h)
 	if w.Code != 200 {
 		t.Fatalf("sign-up %s: %d %s", email, w.Code, w.Body)

@@ -57,7 +57,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // a client that went away cannot be told; nothing to do
 }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {

@@ -17,8 +17,8 @@ import (
 // admin, and only through open sign-up.
 func TestFirstAdmin(t *testing.T) {
 	e := newEnv(t, nil)
-	e.signUp(t, "first@example.com", "password-1", nil)
-	e.signUp(t, "second@example.com", "password-2", nil)
+	e.signUp(t, "first@example.com", "password-1")
+	e.signUp(t, "second@example.com", "password-2")
 	for email, role := range map[string]string{"first@example.com": cairn.RoleAdmin, "second@example.com": cairn.RoleMember} {
 		u, err := e.store.UserByEmail(t.Context(), email)
 		if err != nil || u.Role != role {
@@ -66,7 +66,7 @@ func authenticate(e *env, header map[string]string) (*cairn.Principal, error) {
 // token SessionToken reads, authenticated by the account service.
 func TestAuthenticate(t *testing.T) {
 	e := newEnv(t, nil)
-	cookie := e.signUp(t, "alice@example.com", "password-1", nil)
+	cookie := e.signUp(t, "alice@example.com", "password-1")
 	name, value, _ := strings.Cut(cookie, "=")
 	token, _, _ := strings.Cut(strings.ReplaceAll(strings.ReplaceAll(value, "%2F", "/"), "%2B", "+"), ".")
 
@@ -105,7 +105,7 @@ func TestAuthenticate(t *testing.T) {
 // TestSignOutRevokes checks that a signed-out cookie no longer authenticates.
 func TestSignOutRevokes(t *testing.T) {
 	e := newEnv(t, nil)
-	cookie := e.signUp(t, "alice@example.com", "password-1", nil)
+	cookie := e.signUp(t, "alice@example.com", "password-1")
 	w := e.do("POST", "/api/auth/sign-out", "{}", map[string]string{"Cookie": cookie, "Origin": "http://localhost:3000", "Content-Type": "application/json"})
 	if w.Code != 200 {
 		t.Fatalf("sign-out: %d %s", w.Code, w.Body)
@@ -118,7 +118,7 @@ func TestSignOutRevokes(t *testing.T) {
 // TestRememberMeFalse checks the one-day session without refresh.
 func TestRememberMeFalse(t *testing.T) {
 	e := newEnv(t, nil)
-	e.signUp(t, "alice@example.com", "password-1", nil)
+	e.signUp(t, "alice@example.com", "password-1")
 	w := e.do("POST", "/api/auth/sign-in/email", `{"email":"alice@example.com","password":"password-1","rememberMe":false}`,
 		map[string]string{"Content-Type": "application/json"})
 	if w.Code != 200 {
@@ -138,7 +138,9 @@ func TestRememberMeFalse(t *testing.T) {
 	get := func() (int, time.Time, []string) {
 		w := e.do("GET", "/api/auth/get-session", "", header)
 		var body struct{ Session struct{ ExpiresAt time.Time } }
-		json.Unmarshal(w.Body.Bytes(), &body)
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("get-session: %d %q: %v", w.Code, w.Body, err)
+		}
 		return w.Code, body.Session.ExpiresAt, w.Header().Values("Set-Cookie")
 	}
 	code, exp, set := get()

@@ -158,7 +158,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		s.srv.Close()
+		if cerr := s.srv.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil

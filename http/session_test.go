@@ -25,7 +25,11 @@ func newAccountServer(t *testing.T) *accountServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	svc := auth.New(st, auth.Config{SignupOpen: true})
 	api, err := betterauth.New(svc, betterauth.Config{Secret: "session-test-secret-0123456789abcdef"})
 	if err != nil {

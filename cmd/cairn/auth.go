@@ -123,7 +123,7 @@ func writeSecret(path, secret string) error {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the write error below is what matters
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
