@@ -17,7 +17,39 @@ type ctxKey int
 const (
 	loggerKey ctxKey = iota
 	infoKey
+	requestIDKey
 )
+
+// RequestID returns the id of the request whose context ctx is (the
+// X-Request-Id the Server answered with), or "" outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// WithRequestID returns a slog.Handler that adds request_id to every record
+// logged with a request's context (slog's ...Context methods), so that the
+// logs of code the Server calls into (the account packages) name the
+// request as the Server's own logs do.
+func WithRequestID(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r = r.Clone()
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
 
 // requestInfo carries what inner handlers learn about a request back to the
 // outer middleware.
@@ -88,7 +120,7 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		log := s.Logger.With("request_id", id)
 		info := &requestInfo{}
-		ctx := context.WithValue(r.Context(), loggerKey, log)
+		ctx := context.WithValue(context.WithValue(r.Context(), loggerKey, log), requestIDKey, id)
 		r = r.WithContext(context.WithValue(ctx, infoKey, info))
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -156,3 +157,29 @@ func TestUsersAdminOnly(t *testing.T) {
 		t.Fatalf("listed %d distinct users, want 5: %v", len(seen), seen)
 	}
 }
+
+// TestRequestIDInAccountLogs checks that what the account packages log on
+// behalf of a request names the request, as the server's own logs do.
+func TestRequestIDInAccountLogs(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(cairnhttp.WithRequestID(slog.NewTextHandler(&buf, nil))).With("component", "auth")
+	api := fakeAccounts{"GET /api/auth/ping": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.InfoContext(r.Context(), "pong")
+		logger.Info("no request")
+	})}
+	h := (&cairnhttp.Server{Accounts: api}).Handler()
+	r := httptest.NewRequest("GET", "/api/auth/ping", nil)
+	r.Header.Set("X-Request-Id", "req-42")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "component=auth") || !strings.Contains(lines[0], "request_id=req-42") ||
+		strings.Contains(lines[1], "request_id") {
+		t.Fatalf("logs:\n%s", buf.String())
+	}
+}
+
+// fakeAccounts is an account sub-API with fixed routes and no tokens.
+type fakeAccounts map[string]http.Handler
+
+func (f fakeAccounts) Routes() map[string]http.Handler { return f }
+func (fakeAccounts) SessionToken(*http.Request) string { return "" }

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
 	"github.com/cairn-dev/cairn/betterauth"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 )
 
 // seedPlaceholderSecret is the BETTER_AUTH_SECRET of the seed's example
@@ -41,6 +42,8 @@ func newAccounts(cfg Config, store cairn.EventStore, logger *slog.Logger) (*acco
 	if err != nil {
 		return nil, err
 	}
+	// Logs written on behalf of a request carry its request_id.
+	logger = slog.New(cairnhttp.WithRequestID(logger.Handler()))
 	open := cfg.Signup.Open(cfg.Production())
 	svc := auth.New(as, auth.Config{SignupOpen: open, Logger: logger})
 	api, err := betterauth.New(svc, betterauth.Config{
