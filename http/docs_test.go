@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairn-dev/cairn/apitest"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
 )
 
@@ -146,7 +147,7 @@ func addJSONResource(t *testing.T, c *jsonschema.Compiler, url, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only file
 	v, err := jsonschema.UnmarshalJSON(f)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -295,11 +296,12 @@ var wildcard = regexp.MustCompile(`\{([A-Za-z0-9_]+)(\.\.\.)?\}`)
 // accounts and metrics mounted, as `cairn serve` does) is documented, and
 // that every documented operation is a registered route.
 func TestRoutesDocumented(t *testing.T) {
-	authn, err := auth.New(nil, auth.Config{Secret: "route-listing-test-secret-0123456789"})
+	accounts := auth.New(nil, auth.Config{})
+	api, err := betterauth.New(accounts, betterauth.Config{Secret: "route-listing-test-secret-0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &cairnhttp.Server{Auth: authn, Metrics: http.NotFoundHandler()}
+	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler()}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {
@@ -401,7 +403,7 @@ func TestDocsUI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		resp.Body.Close() //nolint:errcheck // nothing was read; only the status and headers matter
 		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != tc.want {
 			t.Errorf("GET %s: %d Location %q, want 301 to %s", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.want)
 		}
@@ -430,7 +432,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // ReadAll's error is what counts
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

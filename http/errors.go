@@ -82,6 +82,6 @@ func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
-	w.Write(b)
-	w.Write([]byte{'\n'})
+	// A failed write means the client went away: there is no one to tell.
+	_, _ = w.Write(append(b, '\n'))
 }

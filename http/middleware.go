@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,7 +17,39 @@ type ctxKey int
 const (
 	loggerKey ctxKey = iota
 	infoKey
+	requestIDKey
 )
+
+// RequestID returns the id of the request whose context ctx is (the
+// X-Request-Id the Server answered with), or "" outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// WithRequestID returns a slog.Handler that adds request_id to every record
+// logged with a request's context (slog's ...Context methods), so that the
+// logs of code the Server calls into (the account packages) name the
+// request as the Server's own logs do.
+func WithRequestID(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r = r.Clone()
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
 
 // requestInfo carries what inner handlers learn about a request back to the
 // outer middleware.
@@ -37,7 +70,8 @@ func validRequestID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
 			return false
 		}
 	}
@@ -86,12 +120,12 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		log := s.Logger.With("request_id", id)
 		info := &requestInfo{}
-		ctx := context.WithValue(r.Context(), loggerKey, log)
+		ctx := context.WithValue(context.WithValue(r.Context(), loggerKey, log), requestIDKey, id)
 		r = r.WithContext(context.WithValue(ctx, infoKey, info))
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
@@ -148,15 +182,32 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
 
-// requireSession wraps h so that it runs only for authenticated requests.
+// requireSession wraps h so that it runs only for authenticated requests,
+// with the principal in the request's context (cairn.PrincipalFromContext).
+// The token is read by the account sub-API (a cookie or a bearer header).
 func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Auth != nil {
-			if _, err := s.Auth.Authenticate(r); err != nil {
+			var token string
+			if s.Accounts != nil {
+				token = s.Accounts.SessionToken(r)
+			}
+			p, err := s.Auth.Authenticate(r.Context(), token)
+			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
+			r = r.WithContext(cairn.NewContextWithPrincipal(r.Context(), p))
 		}
 		h(w, r)
+	})
+}
+
+// noStore marks h's responses, errors included, as not cacheable.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		h.ServeHTTP(w, r)
 	})
 }

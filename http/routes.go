@@ -1,6 +1,10 @@
 package http
 
-import "net/http"
+import (
+	"maps"
+	"net/http"
+	"slices"
+)
 
 // registerRoutes lists every route Cairn serves.
 func (s *Server) registerRoutes() {
@@ -15,9 +19,16 @@ func (s *Server) registerRoutes() {
 		s.handle("GET /metrics", s.Metrics)
 	}
 	if s.Auth != nil {
-		h := s.Auth.Handler()
-		for _, pattern := range s.Auth.Routes() {
-			s.handle(pattern, h)
+		s.handle("GET /session", noStore(s.requireSession(s.handleSession)))
+	}
+	if s.Auth != nil && s.Users != nil {
+		s.handle("GET /users", noStore(s.requireSession(s.handleUsers)))
+	}
+	// The Better Auth protocol under /api/auth (package betterauth).
+	if s.Accounts != nil {
+		routes := s.Accounts.Routes()
+		for _, pattern := range slices.Sorted(maps.Keys(routes)) {
+			s.handle(pattern, routes[pattern])
 		}
 	}
 }

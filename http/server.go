@@ -1,6 +1,11 @@
-// Package http is Cairn's HTTP API: event ingest, journeys, health, stats and
-// the mounting points for accounts, metrics and API docs. Routing uses the
-// standard library's ServeMux; every route is listed in routes.go.
+// Package http is Cairn's HTTP API: event ingest, journeys, health, stats,
+// the current session, the admin's user listing, and the mounting points for
+// the account protocol (package betterauth), metrics and API docs. Routing
+// uses the standard library's ServeMux; every route is listed in routes.go,
+// and every error of a Cairn route is written through the one code → status
+// table in errors.go. Sub-APIs with their own wire protocol (Better Auth
+// under /api/auth) are registered on the same mux, so request ids, logging,
+// panics and metrics cover them too.
 package http
 
 import (
@@ -23,9 +28,17 @@ type Server struct {
 	Ingester cairn.Ingester
 	// Store serves journeys and health. Required.
 	Store cairn.EventStore
-	// Auth authenticates reads and serves account routes. When nil, reads are
-	// not protected (for tests of this package only).
+	// Auth authenticates the session tokens of protected routes, and
+	// enables GET /session. When nil, reads are not protected (for tests of
+	// this package only).
 	Auth cairn.Authenticator
+	// Users serves GET /users (admins only); nil leaves the route out.
+	Users cairn.UserLister
+	// Accounts is the account sub-API (package betterauth): its routes are
+	// mounted on the mux, and it reads the session token a request
+	// presents. Nil mounts nothing and treats every request as presenting
+	// no token.
+	Accounts Accounts
 	// Rules validate incoming events.
 	Rules cairn.EventRules
 	// Logger receives request logs.
@@ -52,6 +65,16 @@ type Server struct {
 
 	srv *http.Server
 	ln  net.Listener
+}
+
+// Accounts is a sub-API that speaks an account protocol on its own routes
+// (package betterauth implements it).
+type Accounts interface {
+	// Routes returns the sub-API's routes: net/http pattern → handler.
+	Routes() map[string]http.Handler
+	// SessionToken returns the session token r presents (a cookie or a
+	// bearer header), or "" when it presents none or an invalid one.
+	SessionToken(r *http.Request) string
 }
 
 func (s *Server) init() {
@@ -135,7 +158,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		s.srv.Close()
+		if cerr := s.srv.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 )
 
 // seedPlaceholderSecret is the BETTER_AUTH_SECRET of the seed's example
@@ -23,8 +24,16 @@ const seedPlaceholderSecret = "change-this-to-a-secure-random-string-in-producti
 // secretFile holds the development secret generated under the data dir.
 const secretFile = "auth-secret"
 
-// newAuthenticator builds the account service on the chosen store.
-func newAuthenticator(ctx context.Context, cfg Config, store cairn.EventStore, logger *slog.Logger) (cairn.Authenticator, error) {
+// accounts is the account stack: the domain service (sessions, users) and
+// the Better Auth protocol in front of it.
+type accounts struct {
+	service *auth.Service
+	api     *betterauth.Handler
+}
+
+// newAccounts builds the account service and its Better Auth protocol
+// handler on the chosen store.
+func newAccounts(cfg Config, store cairn.EventStore, logger *slog.Logger) (*accounts, error) {
 	as, ok := store.(cairn.AuthStore)
 	if !ok {
 		return nil, fmt.Errorf("the %T store cannot keep accounts", store)
@@ -33,16 +42,15 @@ func newAuthenticator(ctx context.Context, cfg Config, store cairn.EventStore, l
 	if err != nil {
 		return nil, err
 	}
-	open, err := auth.SignupOpen(cfg.Production(), cfg.Signup)
-	if err != nil {
-		return nil, &configError{err.Error()}
-	}
-	svc, err := auth.New(as, auth.Config{
+	// Logs written on behalf of a request carry its request_id.
+	logger = slog.New(cairnhttp.WithRequestID(logger.Handler()))
+	open := cfg.Signup.Open(cfg.Production())
+	svc := auth.New(as, auth.Config{SignupOpen: open, Logger: logger})
+	api, err := betterauth.New(svc, betterauth.Config{
 		Secret:         secret,
 		BaseURL:        cfg.AuthURL,
 		TrustedOrigins: cfg.TrustedOrigins,
 		Production:     cfg.Production(),
-		SignupOpen:     open,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -53,7 +61,7 @@ func newAuthenticator(ctx context.Context, cfg Config, store cairn.EventStore, l
 	}
 	logger.Info("authentication ready", "signup", map[bool]string{true: "open", false: "closed"}[open],
 		"trusted_origins", len(cfg.TrustedOrigins))
-	return svc, nil
+	return &accounts{service: svc, api: api}, nil
 }
 
 // authSecret returns the cookie-signing secret. Production requires
@@ -118,7 +126,7 @@ func writeSecret(path, secret string) error {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the write error below is what matters
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/cairn-dev/cairn/auth"
 )
 
 // Config is Cairn's resolved configuration. It is parsed and validated once
@@ -41,7 +43,7 @@ type Config struct {
 	AuthSecret     string
 	AuthURL        string
 	TrustedOrigins []string
-	Signup         string
+	Signup         auth.SignupPolicy
 
 	PprofAddr string
 }
@@ -196,11 +198,9 @@ func settings() []setting {
 			return nil
 		}},
 		{"signup", "CAIRN_SIGNUP", "", "open or closed (default: open in development, closed in production)", func(c *Config, v string) error {
-			if v != "" && v != "open" && v != "closed" {
-				return errors.New("must be open or closed")
-			}
-			c.Signup = v
-			return nil
+			p, err := auth.ParseSignupPolicy(v)
+			c.Signup = p
+			return err
 		}},
 		{"pprof-addr", "CAIRN_PPROF_ADDR", "", "address for the pprof server (empty = off)", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
 	}

@@ -100,23 +100,19 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.pipeline.Start()
 
-	authn, err := newAuthenticator(ctx, cfg, m.store, log.With("component", "auth"))
+	acc, err := newAccounts(cfg, m.store, log.With("component", "auth"))
 	if err != nil {
 		return err
-	}
-	var middleware []func(http.Handler) http.Handler
-	if mw, ok := authn.(interface {
-		Middleware() []func(http.Handler) http.Handler
-	}); ok {
-		middleware = mw.Middleware()
 	}
 	m.server = &cairnhttp.Server{
 		Ingester:       m.pipeline,
 		Store:          m.store,
-		Auth:           authn,
+		Auth:           acc.service,
+		Users:          acc.service,
+		Accounts:       acc.api,
 		Rules:          cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture),
 		Logger:         log,
-		Middleware:     middleware,
+		Middleware:     []func(http.Handler) http.Handler{acc.api.CORS},
 		ObserveRequest: m.obs.ObserveRequest,
 		OnRejected:     m.obs.OnRejected,
 		Metrics:        m.obs.Handler,

@@ -1,4 +1,4 @@
-package auth_test
+package betterauth_test
 
 import (
 	"bytes"
@@ -19,10 +19,11 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
 )
 
-// The golden files under ../shared/betterauth were recorded from a real
-// Better Auth 1.7.25 server. These tests replay their requests against Cairn
+// The golden files under testdata/ were recorded from a real Better Auth
+// 1.7.25 server (see testdata/README.md). These tests replay their requests against Cairn
 // and compare status codes, header names and values that are not
 // per-run, Set-Cookie names and attributes, JSON shapes and error codes.
 // Tokens, ids and times differ per run: the session tokens in recorded
@@ -78,12 +79,19 @@ func loadCases(t *testing.T, path string) ([]string, map[string]goldenExchange) 
 	}
 	var names []string
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.Token() // {
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatalf("%s: %v", path, err)
+	}
 	for dec.More() {
-		tok, _ := dec.Token()
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 		names = append(names, tok.(string))
 		var skip json.RawMessage
-		dec.Decode(&skip)
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 	cases := map[string]goldenExchange{}
 	for _, n := range names {
@@ -186,7 +194,9 @@ func (rp *replayer) request(ex goldenExchange) *http.Request {
 	case len(raw) == 0 || string(raw) == "null":
 	case raw[0] == '"':
 		var s string
-		json.Unmarshal(raw, &s)
+		if err := json.Unmarshal(raw, &s); err != nil {
+			rp.t.Fatalf("recorded body %s: %v", raw, err)
+		}
 		body = []byte(s)
 	default:
 		body = raw
@@ -224,7 +234,7 @@ func (rp *replayer) replay(name string, ex goldenExchange) *httptest.ResponseRec
 	t := rp.t
 	t.Helper()
 	w := httptest.NewRecorder()
-	rp.e.svc.Handler().ServeHTTP(w, rp.request(ex))
+	rp.e.plain.ServeHTTP(w, rp.request(ex))
 	want := ex.Response
 	if w.Code != want.Status {
 		t.Fatalf("%s: status %d, want %d; body %s", name, w.Code, want.Status, w.Body)
@@ -261,7 +271,9 @@ func (rp *replayer) replay(name string, ex goldenExchange) *httptest.ResponseRec
 	if err := json.Unmarshal(w.Body.Bytes(), &gotBody); err != nil {
 		t.Fatalf("%s: body is not JSON: %q", name, w.Body)
 	}
-	json.Unmarshal([]byte(want.BodyText), &wantBody)
+	if err := json.Unmarshal([]byte(want.BodyText), &wantBody); err != nil {
+		t.Fatalf("%s: recorded body is not JSON: %v", name, err)
+	}
 	compareShape(t, name, "body", wantBody, gotBody)
 	if m, ok := gotBody.(map[string]any); ok {
 		if tok, ok := m["token"].(string); ok {
@@ -372,7 +384,7 @@ func compareShape(t *testing.T, name, path string, golden, got any) {
 			compareShape(t, name, path+"."+k, v, gv)
 		}
 		for k := range m {
-			if _, ok := g[k]; !ok && !(extraKeys[k] && strings.HasSuffix(path, "user")) {
+			if _, ok := g[k]; !ok && (!extraKeys[k] || !strings.HasSuffix(path, "user")) {
 				t.Errorf("%s: unexpected %s.%s = %v", name, path, k, m[k])
 			}
 		}
@@ -418,7 +430,7 @@ func kindOf(v any) string {
 // TestGoldenFlows replays the recorded client flows in order: sign-up,
 // get-session, sign-out, get-session, sign-in, get-session, sign-out.
 func TestGoldenFlows(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	e := newEnv(t, nil)
 	rp := newReplayer(t, e)
 	files, _ := filepath.Glob(filepath.Join(dir, "flow-*.json"))
@@ -442,7 +454,7 @@ func TestGoldenFlows(t *testing.T) {
 // TestGoldenDefaultConfig replays the 44 error, CSRF, refresh and expiry
 // cases recorded under Better Auth's default configuration.
 func TestGoldenDefaultConfig(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	e := newEnv(t, nil)
 	rp := newReplayer(t, e)
 	var flow goldenFlow
@@ -466,7 +478,9 @@ func TestGoldenDefaultConfig(t *testing.T) {
 		switch {
 		case strings.HasPrefix(name, "get-session-refresh-after-updateAge"):
 			var body struct{ Session struct{ ExpiresAt time.Time } }
-			json.Unmarshal(w.Body.Bytes(), &body)
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 			if want := e.clock.Now().Add(auth.SessionExpiresIn); !body.Session.ExpiresAt.Equal(want) {
 				t.Errorf("refreshed expiresAt %v, want %v", body.Session.ExpiresAt, want)
 			}
@@ -489,7 +503,7 @@ func TestGoldenDefaultConfig(t *testing.T) {
 // TestGoldenBearer replays the bearer plugin's cases: set-auth-token on
 // sign-up/sign-in, signed and raw bearer tokens, bad signatures, sign-out.
 func TestGoldenBearer(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	rp := newReplayer(t, newEnv(t, nil))
 	names, cases := loadCases(t, filepath.Join(dir, "cases-bearer-plugin.json"))
 	for _, name := range names {
@@ -500,8 +514,8 @@ func TestGoldenBearer(t *testing.T) {
 // TestGoldenRateLimit replays the production rate-limit cases: the fourth
 // sign-in or sign-up within 10 s and the 101st get-session get 429.
 func TestGoldenRateLimit(t *testing.T) {
-	dir := sharedDir(t)
-	e := newEnv(t, func(c *auth.Config) { c.Production = true })
+	dir := goldenDir
+	e := newEnv(t, func(c *envConfig) { c.Production = true })
 	rp := newReplayer(t, e)
 	names, cases := loadCases(t, filepath.Join(dir, "cases-rate-limit.json"))
 	for _, name := range names {
@@ -509,7 +523,7 @@ func TestGoldenRateLimit(t *testing.T) {
 		if name == "get-session-attempt-101" {
 			for i := 0; i < 100; i++ {
 				w := httptest.NewRecorder()
-				e.svc.Handler().ServeHTTP(w, rp.request(ex))
+				e.plain.ServeHTTP(w, rp.request(ex))
 				if w.Code != 200 {
 					t.Fatalf("get-session %d: %d", i+1, w.Code)
 				}
@@ -525,8 +539,8 @@ func TestGoldenRateLimit(t *testing.T) {
 // TestGoldenSecureCookies replays the secure-cookie cases under an https
 // base URL: __Secure- names and Secure, unprefixed names ignored.
 func TestGoldenSecureCookies(t *testing.T) {
-	dir := sharedDir(t)
-	rp := newReplayer(t, newEnv(t, func(c *auth.Config) { c.BaseURL = "https://cairn.example" }))
+	dir := goldenDir
+	rp := newReplayer(t, newEnv(t, func(c *envConfig) { c.BaseURL = "https://cairn.example" }))
 	names, cases := loadCases(t, filepath.Join(dir, "cases-secure-cookies.json"))
 	for _, name := range names {
 		rp.replay(name, cases[name])
@@ -536,7 +550,7 @@ func TestGoldenSecureCookies(t *testing.T) {
 // TestGoldenHashAndSignature recomputes the recorded cookie signature and
 // verifies the password hash Better Auth stored.
 func TestGoldenHashAndSignature(t *testing.T) {
-	dir := sharedDir(t)
+	dir := goldenDir
 	var v struct {
 		CookieValueOnWire  string `json:"cookieValueOnWire"`
 		TokenFromCookie    string `json:"tokenFromCookie"`
@@ -544,7 +558,7 @@ func TestGoldenHashAndSignature(t *testing.T) {
 		StoredPasswordHash string `json:"storedPasswordHash"`
 	}
 	loadJSON(t, filepath.Join(dir, "verification-checks.json"), &v)
-	s := auth.NewSigner(goldenSecret)
+	s := betterauth.NewSigner(goldenSecret)
 	if got := s.Sign(v.TokenFromCookie); got != v.TokenFromCookie+"."+v.SignatureFromCooki {
 		t.Errorf("Sign = %q, want signature %q", got, v.SignatureFromCooki)
 	}
@@ -552,7 +566,7 @@ func TestGoldenHashAndSignature(t *testing.T) {
 	if tok, ok := s.Verify(decoded); !ok || tok != v.TokenFromCookie {
 		t.Errorf("Verify(golden cookie) = %q, %v", tok, ok)
 	}
-	if _, ok := auth.NewSigner("another-secret").Verify(decoded); ok {
+	if _, ok := betterauth.NewSigner("another-secret").Verify(decoded); ok {
 		t.Error("a cookie verified under another secret")
 	}
 

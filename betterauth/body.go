@@ -1,4 +1,4 @@
-package auth
+package betterauth
 
 import (
 	"bytes"
@@ -86,9 +86,9 @@ func jsonKind(raw json.RawMessage) string {
 	}
 }
 
-// str returns a string field. A required field must be present; minLen is
-// the zod minimum length (0 for none).
-func (b body) str(field string, required bool, minLen int) (string, *apiError) {
+// str returns a string field. A required field must be present; a
+// nonEmpty one must not be "" (zod's min(1)).
+func (b body) str(field string, required, nonEmpty bool) (string, *apiError) {
 	raw, ok := b[field]
 	if !ok {
 		if required {
@@ -106,7 +106,7 @@ func (b body) str(field string, required bool, minLen int) (string, *apiError) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", errInvalidJSON
 	}
-	if jsLen(s) < minLen {
+	if nonEmpty && s == "" {
 		return "", validationError(field, "Too small: expected string to have >=1 characters")
 	}
 	return s, nil

@@ -1,4 +1,4 @@
-package auth
+package betterauth
 
 import (
 	"net/http"
@@ -11,27 +11,27 @@ import (
 // origin may call the public POST /events without credentials, and its
 // preflight is answered. Other origins get no CORS headers, so browsers
 // refuse to read the responses.
-func (s *Service) CORS(next http.Handler) http.Handler {
+func (h *Handler) CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := w.Header()
-		h.Add("Vary", "Origin")
+		hdr := w.Header()
+		hdr.Add("Vary", "Origin")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		switch {
-		case s.origins.Trusted(origin):
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", "set-auth-token")
+		case h.origins.Trusted(origin):
+			hdr.Set("Access-Control-Allow-Origin", origin)
+			hdr.Set("Access-Control-Allow-Credentials", "true")
+			hdr.Set("Access-Control-Expose-Headers", "set-auth-token")
 			if preflight {
 				answerPreflight(w, r, "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 				return
 			}
 		case r.URL.Path == "/events":
-			h.Set("Access-Control-Allow-Origin", "*")
+			hdr.Set("Access-Control-Allow-Origin", "*")
 			if preflight {
 				answerPreflight(w, r, "POST, OPTIONS")
 				return
@@ -70,4 +70,8 @@ func sanitizeHeaderList(s string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

@@ -1,4 +1,4 @@
-package auth
+package betterauth
 
 import (
 	"net/http"

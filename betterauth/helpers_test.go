@@ -1,10 +1,8 @@
-package auth_test
+package betterauth_test
 
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
+	"github.com/cairn-dev/cairn/betterauth"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/pebble"
 )
 
@@ -36,39 +36,57 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// env is an auth service on a real embedded store.
+// env is the Better Auth handler over an account service on a real
+// embedded store, mounted on Cairn's HTTP server as `cairn serve` does.
 type env struct {
 	svc   *auth.Service
+	api   *betterauth.Handler
 	store *pebble.Store
 	clock *clock
+	// handler is the whole server, CORS included; plain has no CORS
+	// middleware (the golden replays compare Better Auth's own answers).
+	handler, plain http.Handler
 }
 
-func newEnv(t testing.TB, mod func(*auth.Config)) *env {
+// envConfig is the protocol configuration plus the sign-up policy.
+type envConfig struct {
+	betterauth.Config
+	SignupOpen bool
+}
+
+func newEnv(t testing.TB, mod func(*envConfig)) *env {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	c := &clock{now: time.Date(2026, 11, 25, 18, 59, 35, 0, time.UTC)}
-	cfg := auth.Config{
+	cfg := envConfig{Config: betterauth.Config{
 		Secret:         goldenSecret,
 		BaseURL:        "http://127.0.0.1:42607",
 		TrustedOrigins: []string{"http://localhost:3000"},
-		SignupOpen:     true,
 		Now:            c.Now,
-	}
+	}, SignupOpen: true}
 	if mod != nil {
 		mod(&cfg)
 	}
-	svc, err := auth.New(st, cfg)
+	svc := auth.New(st, auth.Config{SignupOpen: cfg.SignupOpen, Now: c.Now})
+	api, err := betterauth.New(svc, cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{svc: svc, store: st, clock: c}
+	server := func(mw ...func(http.Handler) http.Handler) http.Handler {
+		return (&cairnhttp.Server{Auth: svc, Users: svc, Accounts: api, Middleware: mw}).Handler()
+	}
+	return &env{svc: svc, api: api, store: st, clock: c, handler: server(api.CORS), plain: server()}
 }
 
-// do sends a request to the service (through its CORS middleware) and
+// do sends a request to the server (through the CORS middleware) and
 // returns the recorded response.
 func (e *env) do(method, path, body string, header map[string]string) *httptest.ResponseRecorder {
 	var r *http.Request
@@ -81,7 +99,7 @@ func (e *env) do(method, path, body string, header map[string]string) *httptest.
 		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	e.svc.CORS(e.svc.Handler()).ServeHTTP(w, r)
+	e.handler.ServeHTTP(w, r)
 	return w
 }
 
@@ -98,12 +116,9 @@ func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) string {
 }
 
 // signUp creates an account through the API and returns its cookie.
-func (e *env) signUp(t *testing.T, email, password string, extra map[string]string) string {
+func (e *env) signUp(t *testing.T, email, password string) string {
 	t.Helper()
 	h := map[string]string{"Content-Type": "application/json"}
-	for k, v := range extra {
-		h[k] = v
-	}
 	w := e.do("POST", "/api/auth/sign-up/email", `{"name":"N","email":"`+email+`","password":"`+password+`"}`, h)
 	if w.Code != 200 {
 		t.Fatalf("sign-up %s: %d %s", email, w.Code, w.Body)
@@ -111,32 +126,8 @@ func (e *env) signUp(t *testing.T, email, password string, extra map[string]stri
 	return sessionCookie(t, w)
 }
 
-// sharedDir returns ../shared/betterauth relative to the repository root.
-// Outside CI a missing directory skips the test; in CI it fails.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	golden := filepath.Join(dir, "..", "shared", "betterauth")
-	if _, err := os.Stat(filepath.Join(golden, "FACTS.md")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("golden Better Auth exchanges missing at %s: %v", golden, err)
-		}
-		t.Skipf("golden Better Auth exchanges not found at %s (CI must have them)", golden)
-	}
-	return golden
-}
+// goldenDir holds the exchanges recorded from a real Better Auth server
+// (see testdata/README.md).
+const goldenDir = "testdata"
 
 var _ cairn.AuthStore = (*pebble.Store)(nil)

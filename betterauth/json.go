@@ -1,12 +1,12 @@
-package auth
+package betterauth
 
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/auth"
 )
 
 // apiError is an error in Better Auth's shape: {"message","code"}.
@@ -57,7 +57,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // a client that went away cannot be told; nothing to do
 }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {
@@ -91,16 +91,9 @@ type userJSON struct {
 	ID            string  `json:"id"`
 }
 
-func roleOf(u *cairn.User) string {
-	if u.Role == "" {
-		return cairn.RoleMember
-	}
-	return u.Role
-}
-
 func toUserJSON(u *cairn.User) userJSON {
 	j := userJSON{Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
-		CreatedAt: jsTime(u.CreatedAt), UpdatedAt: jsTime(u.UpdatedAt), Role: roleOf(u), ID: u.ID}
+		CreatedAt: jsTime(u.CreatedAt), UpdatedAt: jsTime(u.UpdatedAt), Role: auth.RoleOf(u), ID: u.ID}
 	if u.Image != "" {
 		img := u.Image
 		j.Image = &img
@@ -128,78 +121,4 @@ func toSessionJSON(s *cairn.Session) sessionJSON {
 type sessionResponse struct {
 	Session sessionJSON `json:"session"`
 	User    userJSON    `json:"user"`
-}
-
-// listedUserJSON is one entry of GET /users.
-type listedUserJSON struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Email         string `json:"email"`
-	EmailVerified bool   `json:"emailVerified"`
-	Role          string `json:"role"`
-	CreatedAt     jsTime `json:"createdAt"`
-}
-
-// jsLen is the length of s in UTF-16 code units, as JavaScript's .length.
-func jsLen(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= 0x10000 {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
-
-// validEmail reports whether s is an email address by the rule of zod's
-// z.email(), which Better Auth uses.
-func validEmail(s string) bool {
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || strings.HasPrefix(local, ".") || strings.Contains(local, "..") {
-		return false
-	}
-	for i := 0; i < len(local); i++ {
-		c := local[i]
-		if !(isAlnum(c) || strings.IndexByte("_'+-.", c) >= 0) {
-			return false
-		}
-	}
-	if c := local[len(local)-1]; !(isAlnum(c) || c == '_' || c == '+' || c == '-') {
-		return false
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	for i, l := range labels {
-		if l == "" {
-			return false
-		}
-		if i == len(labels)-1 {
-			if len(l) < 2 {
-				return false
-			}
-			for j := 0; j < len(l); j++ {
-				if !('a' <= l[j] && l[j] <= 'z' || 'A' <= l[j] && l[j] <= 'Z') {
-					return false
-				}
-			}
-			continue
-		}
-		if !isAlnum(l[0]) {
-			return false
-		}
-		for j := 0; j < len(l); j++ {
-			if !(isAlnum(l[j]) || l[j] == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
