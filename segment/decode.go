@@ -298,7 +298,7 @@ func (d *decoder) requestKey(raw json.RawMessage) error {
 // message decodes one message and appends it to the accepted or rejected
 // list. call is the single call's type, or "" for a batch item.
 func (d *decoder) message(index int, raw []byte, fields []field, call string) {
-	msgID, idOK := idValue(lookup(fields, "messageId"))
+	msgID, idOK := messageIDValue(lookup(fields, "messageId"))
 	reject := func(reason string) {
 		d.req.Rejected = append(d.req.Rejected, Rejection{Index: index, MessageID: msgID, Reason: reason})
 	}
@@ -515,6 +515,21 @@ func sessionID(context, integrations []field) string {
 		return id
 	}
 	return ""
+}
+
+// messageIDValue decodes a messageId: a string, as sent (any length: see
+// EventID), or a number (its JSON text). Absent and null give "", true;
+// anything else false.
+func messageIDValue(raw json.RawMessage) (string, bool) {
+	switch {
+	case raw == nil || isNull(raw):
+		return "", true
+	case raw[0] == '"':
+		return jsonString(raw)
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		return string(raw), true
+	}
+	return "", false
 }
 
 // idValue decodes an id field: a string (trimmed) or a number (its JSON

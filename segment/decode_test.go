@@ -79,6 +79,8 @@ func TestDecodeMapping(t *testing.T) {
 		{"MessageID", "track", `{"messageId":"ajs-next-1-abc","userId":"u","event":"E"}`, result{"", "ajs-next-1-abc", "u", "E", "", recvS}},
 		{"MessageIDMapped", "track", `{"messageId":"a b/c","userId":"u","event":"E"}`, result{"", segment.EventID("a b/c"), "u", "E", "", recvS}},
 		{"MessageIDTooLongMapped", "track", `{"messageId":"` + long + `","userId":"u","event":"E"}`, result{"", segment.EventID(long), "u", "E", "", recvS}},
+		{"MessageIDVeryLongMapped", "track", `{"messageId":"` + strings.Repeat("m", 1000) + `","userId":"u","event":"E"}`, result{"", segment.EventID(strings.Repeat("m", 1000)), "u", "E", "", recvS}},
+		{"MessageIDSpacesMapped", "track", `{"messageId":" m1 ","userId":"u","event":"E"}`, result{"", segment.EventID(" m1 "), "u", "E", "", recvS}},
 		{"MessageIDNumber", "track", `{"messageId":12345,"userId":"u","event":"E"}`, result{"", "12345", "u", "E", "", recvS}},
 		{"ErrMessageIDObject", "track", `{"messageId":{"a":1},"userId":"u","event":"E"}`, result{reason: "invalid_message_id"}},
 
