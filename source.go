@@ -35,6 +35,7 @@ type Source struct {
 	Enabled bool
 	// RateLimit bounds how fast the source may send events.
 	RateLimit RateLimit
+	// CreatedAt and UpdatedAt are set by the caller; the store keeps them.
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -43,8 +44,10 @@ type Source struct {
 // up to Burst. EventsPerSecond 0 means unlimited. Burst 0 means one second's
 // worth of events (EventsPerSecond).
 type RateLimit struct {
+	// EventsPerSecond is the sustained rate; 0 means unlimited.
 	EventsPerSecond int
-	Burst           int
+	// Burst is the bucket size; 0 means EventsPerSecond.
+	Burst int
 }
 
 // Unlimited reports whether the limit lets every event through.

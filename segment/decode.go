@@ -72,10 +72,17 @@ const (
 
 // Options are Decode's limits; zero fields take the defaults.
 type Options struct {
-	MaxMessageBytes  int
-	MaxBatchBytes    int
+	// MaxMessageBytes bounds one message and a single call's body
+	// (DefaultMaxMessageBytes).
+	MaxMessageBytes int
+	// MaxBatchBytes bounds a batch request's body (DefaultMaxBatchBytes).
+	MaxBatchBytes int
+	// MaxBatchMessages bounds the messages of a batch
+	// (DefaultMaxBatchMessages).
 	MaxBatchMessages int
-	MaxFuture        time.Duration
+	// MaxFuture is how far after receivedAt occurredAt may be before it is
+	// replaced by receivedAt (DefaultMaxFuture).
+	MaxFuture time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -131,9 +138,12 @@ type Message struct {
 // Rejection is a message that was not accepted, with the reason (one of
 // the Reason* constants).
 type Rejection struct {
-	Index     int    `json:"index"`
+	// Index is the message's position in the batch (0 for a single call).
+	Index int `json:"index"`
+	// MessageID is the messageId as sent, if it was a string or number.
 	MessageID string `json:"messageId,omitempty"`
-	Reason    string `json:"reason"`
+	// Reason is one of the Reason* constants.
+	Reason string `json:"reason"`
 }
 
 // canonicalCalls maps every call name Decode takes to its canonical form.
