@@ -63,8 +63,9 @@
 //
 // Request.WriteKey is the body's write key: the batch-level "writeKey",
 // else the first message's. A message carrying a different write key is
-// rejected ("write_key_mismatch"): one request speaks for one source. The
-// HTTP layer prefers Basic auth over the body's key.
+// rejected ("write_key_mismatch"): one request speaks for one source.
+// Choosing between this key and an HTTP Basic one is the caller's job (the
+// tracking API takes Basic auth first, then the body's key).
 //
 // # Not supported
 //
