@@ -10,6 +10,7 @@
 //	'e' eventId                                                             → the 'u' key of that event (dedup index)
 //	'm' "count"                                                             → bigendian(uint64) number of stored events
 //	'A' …                                                                   → accounts and sessions (auth.go)
+//	'S' …                                                                   → sources and their write keys (sources.go)
 //
 // desc(id) is every byte of id complemented, then 0xFF, so that ascending key
 // order is eventId descending (eventIds never contain 0x00). A user's events

@@ -74,5 +74,6 @@ go test -run '^$' -fuzz '^FuzzDecodeEvent$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzDecodeBatch$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzReader$' -fuzztime "$fuzztime" ./wal
 go test -run '^$' -fuzz '^FuzzDecodeEvents$' -fuzztime "$fuzztime" ./http
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" ./segment
 echo "==> all tests passed (go test log: $log)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
