@@ -78,7 +78,7 @@ func (s *Store) CreateSource(ctx context.Context, src *cairn.Source) error {
 		return cairn.Errorf(cairn.ECONFLICT, "a source with this write key exists")
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	err := setJSON(b, sourceKey('i', v.ID), sourceRecordOf(&v))
 	if err == nil {
 		err = b.Set(keyKey, []byte(v.ID), nil)
@@ -124,7 +124,7 @@ func (s *Store) SourceByWriteKey(ctx context.Context, writeKey string) (*cairn.S
 		return nil, internal("read write key index", err)
 	}
 	sid := string(id)
-	closer.Close()
+	closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
 	return s.Source(ctx, sid)
 }
 
@@ -138,7 +138,7 @@ func (s *Store) ListSources(ctx context.Context) ([]cairn.Source, error) {
 	if err != nil {
 		return nil, internal("list sources", err)
 	}
-	defer it.Close()
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
 	list := []cairn.Source{}
 	for ok := it.First(); ok; ok = it.Next() {
 		src, err := s.Source(ctx, string(it.Key()[len(prefix)+8:]))
@@ -176,7 +176,7 @@ func (s *Store) UpdateSource(ctx context.Context, src *cairn.Source) error {
 		return err
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	if v.WriteKey != old.WriteKey {
 		if taken, err := s.exists(sourceKey('k', v.WriteKey)); err != nil {
 			return err
@@ -217,7 +217,7 @@ func (s *Store) DeleteSource(ctx context.Context, id string) error {
 		return err
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	err := b.Delete(sourceKey('i', id), nil)
 	if err == nil {
 		err = b.Delete(sourceKey('k', r.WriteKey), nil)

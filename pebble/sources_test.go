@@ -14,7 +14,11 @@ func TestSourceStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
 		return s
 	})
 }
@@ -38,7 +42,11 @@ func TestSourcesSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	got, err := s.SourceByWriteKey(t.Context(), src.WriteKey)
 	if err != nil || got.ID != src.ID || !got.Enabled {
 		t.Fatalf("after reopen: %+v, %v", got, err)
