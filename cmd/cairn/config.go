@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-dev/cairn/mongo"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/wal"
 	"github.com/joho/godotenv"
 )
 
@@ -141,7 +144,7 @@ func settings() []setting {
 		}},
 		{"shutdown-timeout", "CAIRN_SHUTDOWN_TIMEOUT", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"drain-timeout", "CAIRN_DRAIN_TIMEOUT", "30s", "how long shutdown spends writing the backlog to the store", durationSetter(func(c *Config) *time.Duration { return &c.DrainTimeout })},
-		{"segment-size", "CAIRN_SPOOL_SEGMENT_SIZE", "67108864", "spool segment size in bytes", func(c *Config, v string) error {
+		{"segment-size", "CAIRN_SPOOL_SEGMENT_SIZE", strconv.Itoa(wal.DefaultSegmentSize), "spool segment size in bytes", func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1<<16 || n > 1<<30 {
 				return errors.New("must be an integer from 65536 to 1073741824")
@@ -149,7 +152,7 @@ func settings() []setting {
 			c.SegmentSize = n
 			return nil
 		}},
-		{"store-cache", "CAIRN_STORE_CACHE", "128MiB", "embedded store block cache (e.g. 128MiB, 1GiB)", func(c *Config, v string) error {
+		{"store-cache", "CAIRN_STORE_CACHE", formatSize(pebble.DefaultCacheSize), "embedded store block cache (e.g. 128MiB, 1GiB)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil || n < 8<<20 {
 				return errors.New("must be a size of at least 8MiB (e.g. 128MiB, 1GiB)")
@@ -164,8 +167,8 @@ func settings() []setting {
 			c.MongoURI = v
 			return nil
 		}},
-		{"mongo-write-concern", "CAIRN_MONGO_WRITE_CONCERN", "majority", "MongoDB write concern: majority or a number of nodes ≥ 1", func(c *Config, v string) error {
-			if n, err := strconv.Atoi(v); (err != nil || n < 1) && v != "majority" {
+		{"mongo-write-concern", "CAIRN_MONGO_WRITE_CONCERN", mongo.DefaultWriteConcern, "MongoDB write concern: majority or a number of nodes ≥ 1", func(c *Config, v string) error {
+			if _, err := mongo.ParseWriteConcern(v); err != nil {
 				return errors.New("must be majority or an integer ≥ 1")
 			}
 			c.MongoWriteConcern = v
@@ -228,6 +231,20 @@ func parseDuration(v string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// formatSize formats a byte count as parseSize reads it, in the largest unit
+// that divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // parseSize parses a byte count with an optional KiB, MiB or GiB suffix.
