@@ -46,7 +46,8 @@ type Config struct {
 	TrustedOrigins []string
 	Signup         string
 
-	PprofAddr string
+	PprofAddr        string
+	PprofAllowRemote bool
 }
 
 // Addr returns the listen address.
@@ -206,6 +207,17 @@ func settings() []setting {
 			return nil
 		}},
 		{"pprof-addr", "CAIRN_PPROF_ADDR", "", "address for the pprof server (empty = off)", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
+		{"pprof-allow-remote", allowRemotePprofEnv, "false", "let pprof listen on a non-loopback address (true or false)", func(c *Config, v string) error {
+			switch v {
+			case "true":
+				c.PprofAllowRemote = true
+			case "false":
+				c.PprofAllowRemote = false
+			default:
+				return errors.New("must be true or false")
+			}
+			return nil
+		}},
 	}
 }
 
@@ -334,6 +346,9 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 			}
 			return Config{}, fs, &configError{fmt.Sprintf("invalid %s=%q: %v", src, v, err)}
 		}
+	}
+	if err := checkPprofAddr(c.PprofAddr, c.PprofAllowRemote); c.PprofAddr != "" && err != nil {
+		return Config{}, fs, err
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
