@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/bench"
 )
 
@@ -45,6 +48,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	o.Exe = exe
 	o.Progress = stderr
+	if o.OpenStore, o.OpenIngester, err = benchOpeners(); err != nil {
+		return err
+	}
 	rep, err := bench.Run(ctx, o)
 	if rep == nil {
 		return err
@@ -71,4 +77,37 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return fmt.Errorf("%d phase(s) failed", len(rep.Errors))
 	}
 	return nil
+}
+
+// benchOpeners returns the suite's store and ingester openers: the same
+// openers `cairn serve` uses, with the default configuration (the suite
+// starts its Cairn processes with a clean environment, so defaults are what
+// it measures).
+func benchOpeners() (func(string) (cairn.EventStore, error), func(string, int64) (cairn.Ingester, func() error, error), error) {
+	cfg, _, err := loadConfig("bench", nil, func(string) string { return "" }, "", io.Discard, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("default configuration: %w", err)
+	}
+	discard := slog.New(slog.DiscardHandler)
+	openStore := func(dir string) (cairn.EventStore, error) {
+		st, err := openEmbeddedStore(dir, cfg, discard, true)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
+	}
+	openIngester := func(dataDir string, maxBacklog int64) (cairn.Ingester, func() error, error) {
+		c := cfg
+		c.DataDir, c.MaxBacklog = dataDir, maxBacklog
+		spool, err := openSpool(spoolDir(c), c, discard, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := newPipeline(spool, nil, c, discard, nil)
+		if err != nil {
+			return nil, nil, errors.Join(err, spool.Close())
+		}
+		return p, spool.Close, nil
+	}
+	return openStore, openIngester, nil
 }
