@@ -19,7 +19,7 @@ import (
 // server, run as a separate process like Cairn.
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	var o bench.Options
 	var out, noop string
 	fs.BoolVar(&o.Quick, "quick", false, "smaller smoke run (under a minute): 3 s phases, 100k-event store, 200k backlog")
@@ -32,12 +32,18 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
 	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cairn bench [flags]\n\nMeasures the store ceiling, the HTTP ceiling and Cairn end to end on this machine\n(several minutes; --quick for a smoke run), prints a Markdown table and writes JSON.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // -h prints the usage below; an error is one line
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: cairn bench [flags]\n\nMeasures the store ceiling, the HTTP ceiling and Cairn end to end on this machine\n(several minutes; --quick for a smoke run), prints a Markdown table and writes JSON.\n\nFlags:")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return &configError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	if noop != "" {
 		return bench.ServeNoop(ctx, noop, stdout)

@@ -63,6 +63,13 @@ type setting struct {
 	set                  func(c *Config, v string) error
 }
 
+// offlineSettings are the settings the offline commands (export, users)
+// use. The others matter only to the server: other subcommands still read
+// and validate them from the environment, but do not offer them as flags
+// (so their help lists only what they use).
+var offlineSettings = map[string]bool{"data-dir": true, "env": true, "log-level": true, "log-format": true,
+	"store-cache": true, "mongodb-uri": true, "mongo-write-concern": true, "retention": true}
+
 func settings() []setting {
 	return []setting{
 		{"host", "CAIRN_HOST", "", "interface to listen on (empty = all)", func(c *Config, v string) error { c.Host = v; return nil }},
@@ -93,7 +100,10 @@ func settings() []setting {
 			return nil
 		}},
 		{"log-level", "CAIRN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
-			return c.LogLevel.UnmarshalText([]byte(v))
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
 		}},
 		{"log-format", "CAIRN_LOG_FORMAT", "", "text or json (default: json in production, text otherwise)", func(c *Config, v string) error {
 			if v != "" && v != "text" && v != "json" {
@@ -293,19 +303,34 @@ func (e *configError) Error() string { return e.msg }
 // loadConfig resolves the configuration for a subcommand: flags > environment
 // > .env file in the working directory > defaults. getenv and dotenvPath are
 // injected for tests; extra, if set, registers the subcommand's own flags.
+// Only serve offers every setting as a flag. `-h` prints the subcommand's
+// flags and returns flag.ErrHelp; an unknown flag or a stray argument is a
+// one-line configError.
 func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported by main as one line
 	if extra != nil {
 		extra(fs)
 	}
 	list := settings()
 	values := make(map[string]*string, len(list))
 	for _, s := range list {
+		if name != "serve" && !offlineSettings[s.flag] {
+			continue
+		}
 		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fs, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "Usage: cairn %s [flags]\n\nFlags:\n", name)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return Config{}, fs, err
+		}
+		return Config{}, fs, &configError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fs, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	setFlags := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
