@@ -66,7 +66,8 @@ func (e Event) AppendJSON(b []byte) []byte {
 }
 
 // UnmarshalJSON decodes an event in the journey shape (the inverse of
-// MarshalJSON). It does not validate; use DecodeEvent for client input.
+// MarshalJSON). It does not validate; client input is decoded by the HTTP API's
+// decoder (http.DecodeEvents), which feeds RawEvent.Normalize.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	var w struct {
 		EventID    string          `json:"eventId"`
@@ -133,31 +134,15 @@ func NewEventRules(types []string, maxFuture time.Duration) EventRules {
 }
 
 // RawEvent is an incoming event with every known field still raw JSON (nil
-// when absent), as a decoder extracted it. Normalize validates it.
+// when absent), as the HTTP API's decoder (http.DecodeEvents) extracted it:
+// field names match exactly ("userId", not "UserID"). Normalize validates it.
 type RawEvent struct {
-	EventID    json.RawMessage `json:"eventId"`
-	UserID     json.RawMessage `json:"userId"`
-	SessionID  json.RawMessage `json:"sessionId"`
-	Type       json.RawMessage `json:"type"`
-	Payload    json.RawMessage `json:"payload"`
-	OccurredAt json.RawMessage `json:"occurredAt"`
-}
-
-// DecodeEvent decodes and validates one event object from client input with
-// encoding/json (field names match case-insensitively, as encoding/json
-// does); see RawEvent.Normalize for the rules. DecodeEvent never panics on
-// any input. The HTTP API uses a faster single-pass decoder that feeds
-// Normalize the same way.
-func DecodeEvent(data []byte, index int, now time.Time, rules EventRules) (Event, []FieldError) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return Event{}, []FieldError{{Index: index, Message: "event must be a JSON object"}}
-	}
-	var raw RawEvent
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return Event{}, []FieldError{{Index: index, Message: fmt.Sprintf("malformed JSON: %v", err)}}
-	}
-	return raw.Normalize(index, now, rules)
+	EventID    json.RawMessage
+	UserID     json.RawMessage
+	SessionID  json.RawMessage
+	Type       json.RawMessage
+	Payload    json.RawMessage
+	OccurredAt json.RawMessage
 }
 
 // Normalize validates the event and returns it normalized: trimmed ids, UTC

@@ -19,6 +19,10 @@
 // --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
 // smoke run of under a minute. Results are printed as a Markdown table and
 // written as JSON; BENCHMARKS.md keeps the latest.
+//
+// The package knows no concrete store, spool or pipeline: cmd/cairn, the
+// only wiring point, hands it openers (Options.OpenStore, OpenIngester)
+// built from the same code `cairn serve` uses.
 package bench
 
 import (
@@ -28,12 +32,24 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/cairn-dev/cairn"
 )
 
 // Options configure a suite run.
 type Options struct {
 	// Exe is the cairn binary, started as `Exe serve` and `Exe bench --noop-server`.
 	Exe string
+	// OpenStore opens an empty event store in dir exactly as `cairn serve`
+	// opens its embedded store (the store ceiling writes into it). If the
+	// store implements cairn.DeferredSyncer it is synced every second, as
+	// the pipeline does. Required; cmd/cairn provides it.
+	OpenStore func(dir string) (cairn.EventStore, error)
+	// OpenIngester opens the spool under dataDir and an ingest-only pipeline
+	// on it (no store, batcher not started) accepting up to maxBacklog
+	// events, as `cairn serve` builds them; closeFn closes the spool without
+	// flushing (the state a crash leaves). Required; cmd/cairn provides it.
+	OpenIngester func(dataDir string, maxBacklog int64) (ing cairn.Ingester, closeFn func() error, err error)
 	// Dir holds data directories and server logs (a temporary directory if empty).
 	Dir string
 	// Quick runs the smaller smoke version.

@@ -16,9 +16,6 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/loadgen"
-	"github.com/cairn-dev/cairn/pebble"
-	"github.com/cairn-dev/cairn/pipeline"
-	"github.com/cairn-dev/cairn/wal"
 )
 
 type suite struct {
@@ -34,6 +31,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.setDefaults()
 	if opts.Exe == "" {
 		return nil, fmt.Errorf("bench: the cairn binary is required")
+	}
+	if opts.OpenStore == nil || opts.OpenIngester == nil {
+		return nil, fmt.Errorf("bench: the store and ingester openers are required")
 	}
 	if opts.Dir == "" {
 		dir, err := os.MkdirTemp("", "cairn-bench-")
@@ -99,15 +99,21 @@ func benchEvents(evs []cairn.Event, seq int64, users int, now time.Time) {
 
 // storeCeiling writes pre-built 500-event batches into a fresh embedded
 // store, one batch at a time like the batcher, with Cairn's durability: the
-// store opened as `cairn serve` opens it (DeferSync, default cache) and
-// synced once per second, as the pipeline does with its default
-// SyncInterval (the spool holds the durable copy in between).
+// store opened as `cairn serve` opens it (Options.OpenStore: deferred sync,
+// default cache) and synced once per second, as the pipeline does with its
+// default SyncInterval (the spool holds the durable copy in between).
 func (s *suite) storeCeiling(ctx context.Context) (*Row, error) {
-	st, err := pebble.Open(filepath.Join(s.opts.Dir, "store-ceiling"), pebble.Options{DeferSync: true})
+	st, err := s.opts.OpenStore(filepath.Join(s.opts.Dir, "store-ceiling"))
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	syncStore := func(ctx context.Context) error {
+		if ds, ok := st.(cairn.DeferredSyncer); ok {
+			return ds.Sync(ctx)
+		}
+		return nil
+	}
 	const batch = 500
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	pool := make([][]cairn.Event, 32)
@@ -133,7 +139,7 @@ func (s *suite) storeCeiling(ctx context.Context) (*Row, error) {
 			return nil, fmt.Errorf("insert: %w", err)
 		}
 		if time.Since(lastSync) >= time.Second {
-			if err := st.Sync(ctx); err != nil {
+			if err := syncStore(ctx); err != nil {
 				return nil, fmt.Errorf("sync: %w", err)
 			}
 			lastSync = time.Now()
@@ -141,7 +147,7 @@ func (s *suite) storeCeiling(ctx context.Context) (*Row, error) {
 		hist.Record(time.Since(t))
 		n += int64(res.Inserted)
 	}
-	if err := st.Sync(ctx); err != nil {
+	if err := syncStore(ctx); err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	el := time.Since(start).Seconds()
@@ -323,7 +329,7 @@ func (s *suite) replay(ctx context.Context) (*Row, error) {
 		return nil, err
 	}
 	s.progress("writing a %d-event spool backlog", o.ReplayEvents)
-	if err := writeBacklog(ctx, dataDir, o.ReplayEvents); err != nil {
+	if err := writeBacklog(ctx, o.OpenIngester, dataDir, o.ReplayEvents); err != nil {
 		return nil, fmt.Errorf("write backlog: %w", err)
 	}
 	start := time.Now()
@@ -347,14 +353,9 @@ func (s *suite) replay(ctx context.Context) (*Row, error) {
 // writeBacklog appends n events to dataDir's spool through the pipeline's
 // Ingest (100-event records, 16 concurrent writers), and stops without
 // starting the batcher: the state a crash leaves when the store lags.
-func writeBacklog(ctx context.Context, dataDir string, n int) error {
-	w, err := wal.Open(filepath.Join(dataDir, "spool"), wal.Options{})
+func writeBacklog(ctx context.Context, open func(string, int64) (cairn.Ingester, func() error, error), dataDir string, n int) error {
+	pipe, closeSpool, err := open(dataDir, int64(n)+1)
 	if err != nil {
-		return err
-	}
-	pipe, err := pipeline.New(w, nil, pipeline.Options{MaxBacklog: int64(n) + 1})
-	if err != nil {
-		w.Close()
 		return err
 	}
 	var next atomic.Int64
@@ -382,7 +383,7 @@ func writeBacklog(ctx context.Context, dataDir string, n int) error {
 	}
 	wg.Wait()
 	close(errc)
-	cerr := w.Close()
+	cerr := closeSpool()
 	if err := <-errc; err != nil {
 		return err
 	}

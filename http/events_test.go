@@ -204,13 +204,20 @@ func TestObserveRequestSeesRoutePattern(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvents: any body gives events or a 4xx-class error, never a
-// panic or an internal error.
+// FuzzDecodeEvents fuzzes the decoder production runs: any body gives
+// events or a 4xx-class error, never a panic or an internal error; only
+// valid JSON is accepted; every accepted event is normalized, survives the
+// journey JSON and spool binary encodings, and re-encoded decodes to itself.
 func FuzzDecodeEvents(f *testing.F) {
 	f.Add([]byte(`[{"userId":"u","sessionId":"s","type":"page_view"}]`))
 	f.Add([]byte(`{"userId":"u","sessionId":"s","type":"search","payload":{"q":[1,{"a":null}]}}`))
 	f.Add([]byte(`[[],{},1,"x",null]`))
 	f.Add([]byte(`  [ ]  `))
+	f.Add([]byte(`{"userId":"u","sessionId":"s","type":"page_view","payload":{"url":"/"},"occurredAt":"2025-12-15T10:30:00Z","eventId":"e-1"}`))
+	f.Add([]byte(`{"userId":"u","sessionId":"s","type":"purchase","occurredAt":1765794600000}`))
+	f.Add([]byte(`{"userId":"\u0000","sessionId":" ","type":null,"payload":[]}`))
+	f.Add([]byte(`{"userId":"u","sessionId":"s","type":"search","occurredAt":"2025-12-15"}`))
+	f.Add([]byte(`{"UserId":"u","sessionId":"s","type":"search","user\u0049d":"v"}`))
 	now := time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC)
 	rules := cairn.NewEventRules(nil, 24*time.Hour)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -231,6 +238,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		}
 		// Each accepted event, re-encoded, decodes to itself.
 		for i, e := range evs {
+			checkAccepted(t, e)
 			if e.EventID == "" {
 				e.EventID = "assigned-by-server"
 			}

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/loadgen"
 )
 
 // fakeCairn is a small in-memory stand-in for Cairn's HTTP API: it validates
-// events with the real cairn.DecodeEvent, acknowledges them like Cairn, and
+// events with the real decoder (http.DecodeEvents), acknowledges them like Cairn, and
 // serves journeys with cursor pagination. Faults can be injected.
 type fakeCairn struct {
 	t *testing.T
@@ -87,28 +88,14 @@ func (f *fakeCairn) postEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read", 400)
 		return
 	}
-	var raws []json.RawMessage
-	if strings.HasPrefix(strings.TrimSpace(string(data)), "[") {
-		if err := json.Unmarshal(data, &raws); err != nil {
-			http.Error(w, "bad json", 400)
-			return
-		}
-	} else {
-		raws = []json.RawMessage{data}
-	}
-	rules := cairn.NewEventRules(nil, 24*time.Hour)
-	var evs []cairn.Event
-	for i, raw := range raws {
-		ev, errs := cairn.DecodeEvent(raw, i, time.Now(), rules)
-		if errs != nil {
-			f.mu.Lock()
-			f.invalid++
-			f.mu.Unlock()
-			w.WriteHeader(400)
-			fmt.Fprintf(w, `{"error":"invalid","code":"invalid","details":%q}`, errs[0].Message) //nolint:errcheck // fake server: a failed write shows up at the client under test
-			return
-		}
-		evs = append(evs, ev)
+	evs, err := cairnhttp.DecodeEvents(data, time.Now(), cairn.NewEventRules(nil, 24*time.Hour))
+	if err != nil {
+		f.mu.Lock()
+		f.invalid++
+		f.mu.Unlock()
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"error":"invalid","code":"invalid","details":%q}`, err.Error()) //nolint:errcheck // fake server: a failed write shows up at the client under test
+		return
 	}
 	ids := make([]string, len(evs))
 	f.mu.Lock()

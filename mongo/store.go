@@ -89,10 +89,10 @@ type Config struct {
 	Database string
 	// Collection is the events collection; empty means DefaultCollection.
 	Collection string
-	// WriteConcern is "majority", a number of members (1, 2, ...) or a tag
-	// set name. It overrides the URI's w; empty keeps the URI's w, or
-	// "majority" when the URI has none. 0 (unacknowledged) is refused: a 202
-	// promises the event is stored.
+	// WriteConcern is "majority" or a number of members (1, 2, ...), as
+	// ParseWriteConcern accepts. It overrides the URI's w; empty keeps the
+	// URI's w, or "majority" when the URI has none. 0 (unacknowledged) is
+	// refused: a 202 promises the event is stored.
 	WriteConcern string
 	// Retention deletes events whose receivedAt is older; 0 keeps them.
 	Retention time.Duration
@@ -210,8 +210,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	return s, nil
 }
 
-// ParseWriteConcern parses "majority", a positive member count or a tag set
-// name. "0" is refused.
+// ParseWriteConcern parses a write concern setting (CAIRN_MONGO_WRITE_CONCERN):
+// "majority" or a number of members ≥ 1. "0" (unacknowledged) is refused, as
+// is anything else: a 202 promises the event is stored. It is the one parser
+// of the setting; the configuration validates with it.
 func ParseWriteConcern(s string) (*writeconcern.WriteConcern, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -220,13 +222,11 @@ func ParseWriteConcern(s string) (*writeconcern.WriteConcern, error) {
 	case strings.EqualFold(s, "majority"):
 		return writeconcern.Majority(), nil
 	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 {
-			return nil, fmt.Errorf("write concern %q: must be majority or at least 1 (a 202 promises the event is stored)", s)
-		}
-		return &writeconcern.WriteConcern{W: n}, nil
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("write concern %q: must be majority or an integer ≥ 1 (a 202 promises the event is stored)", s)
 	}
-	return writeconcern.Custom(s), nil
+	return &writeconcern.WriteConcern{W: n}, nil
 }
 
 // uriDatabase returns the database path of a MongoDB URI, without parsing

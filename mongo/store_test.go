@@ -341,13 +341,13 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 }
 
 func TestParseWriteConcern(t *testing.T) {
-	for in, want := range map[string]any{"majority": "majority", "1": 1, "3": 3, "dc-east": "dc-east"} {
+	for in, want := range map[string]any{"majority": "majority", "Majority": "majority", "1": 1, "3": 3} {
 		wc, err := mongo.ParseWriteConcern(in)
 		if err != nil || wc.W != want {
 			t.Errorf("ParseWriteConcern(%q) = %v, %v; want W=%v", in, wc, err, want)
 		}
 	}
-	for _, in := range []string{"", "0", "-1"} {
+	for _, in := range []string{"", "0", "-1", "all", "dc-east"} {
 		if _, err := mongo.ParseWriteConcern(in); err == nil {
 			t.Errorf("ParseWriteConcern(%q) succeeded, want an error", in)
 		}

@@ -71,9 +71,13 @@ var (
 	_ cairn.DeferredSyncer = (*Store)(nil)
 )
 
+// DefaultCacheSize is the block cache size used when Options.CacheSize is
+// zero.
+const DefaultCacheSize = 128 << 20
+
 // Options configure the store.
 type Options struct {
-	// CacheSize is the block cache size in bytes (default 128 MiB). Index
+	// CacheSize is the block cache size in bytes (DefaultCacheSize if zero). Index
 	// and filter blocks must stay cached for the dedup lookups of new
 	// eventIds to be cheap: at 400k stored events, 64 MiB halves insert
 	// throughput (pebble BenchmarkInsertEventsFilled).
@@ -88,7 +92,7 @@ type Options struct {
 // Open opens (creating if needed) the store in dir.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 128 << 20
+		opts.CacheSize = DefaultCacheSize
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

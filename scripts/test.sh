@@ -70,7 +70,6 @@ fi
 
 echo "==> short fuzzing"
 fuzztime="${CAIRN_FUZZTIME:-8s}"
-go test -run '^$' -fuzz '^FuzzDecodeEvent$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzDecodeBatch$' -fuzztime "$fuzztime" .
 go test -run '^$' -fuzz '^FuzzReader$' -fuzztime "$fuzztime" ./wal
 go test -run '^$' -fuzz '^FuzzDecodeEvents$' -fuzztime "$fuzztime" ./http

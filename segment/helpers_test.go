@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairn-dev/cairn"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/segment"
 )
 
@@ -51,10 +52,11 @@ func checkEvent(t testing.TB, e cairn.Event) {
 		t.Fatal(err)
 	}
 	b := buf.Bytes()
-	got, errs := cairn.DecodeEvent(b, 0, e.ReceivedAt, cairn.NewEventRules([]string{e.Type}, segment.DefaultMaxFuture))
-	if errs != nil {
-		t.Fatalf("event fails cairn validation: %+v\nevent: %s", errs, b)
+	evs, err := cairnhttp.DecodeEvents(b, e.ReceivedAt, cairn.NewEventRules([]string{e.Type}, segment.DefaultMaxFuture))
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("event fails cairn validation: %v\nevent: %s", err, b)
 	}
+	got := evs[0]
 	if got.UserID != e.UserID || got.EventID != e.EventID || !got.OccurredAt.Equal(e.OccurredAt) ||
 		!bytes.Equal(got.Payload, e.Payload) {
 		t.Fatalf("event changed by cairn normalization:\n got %+v\nwant %+v", got, e)

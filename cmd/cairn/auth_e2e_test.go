@@ -52,7 +52,7 @@ func (a *account) signUp(email string) int {
 // session, that the first account is the admin, and that GET /users is for
 // admins only.
 func TestE2EAuthProtectsReads(t *testing.T) {
-	p := startCairn(t, "")
+	p := startMain(t, "")
 	anon := p.newAccount()
 	for _, path := range []string{"/users/u1/journey", "/stats", "/users", "/session"} {
 		if status, b := anon.do("GET", path, ""); status != http.StatusUnauthorized || decode[errorBody](t, b).Code != "unauthorized" {
@@ -97,7 +97,7 @@ func TestE2EAuthProtectsReads(t *testing.T) {
 // TestE2EDevSecretPersists checks that the generated development secret
 // is kept in the data dir, so a session survives a restart.
 func TestE2EDevSecretPersists(t *testing.T) {
-	p := startCairn(t, "")
+	p := startMain(t, "")
 	a := p.newAccount()
 	if s := a.signUp("alice@example.com"); s != http.StatusOK {
 		t.Fatalf("sign-up: %d", s)
@@ -182,7 +182,7 @@ func TestE2EUsersCreateAndClosedSignup(t *testing.T) {
 		t.Fatalf("users list: exit %d: %s", code, out)
 	}
 
-	p := startCairn(t, dir, "NODE_ENV=production", "BETTER_AUTH_SECRET=e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+	p := startMain(t, dir, "NODE_ENV=production", "BETTER_AUTH_SECRET=e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz",
 		"BETTER_AUTH_URL=http://127.0.0.1")
 	a := p.newAccount()
 	if status, b := a.do("POST", "/api/auth/sign-up/email", `{"name":"Eve","email":"eve@example.com","password":"correct-horse-9"}`); status != http.StatusBadRequest ||
@@ -216,11 +216,11 @@ func TestE2EBetterAuthClient(t *testing.T) {
 		t.Fatalf("node not found: %v", err)
 	}
 	t.Run("Embedded", func(t *testing.T) {
-		runBetterAuthClient(t, node, dir, startCairn(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000"))
+		runBetterAuthClient(t, node, dir, startMain(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000"))
 	})
 	t.Run("MongoDB", func(t *testing.T) {
 		srv := mongotest.Start(t)
-		p := startCairn(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000",
+		p := startMain(t, "", "BETTER_AUTH_TRUSTED_ORIGINS=http://localhost:3000",
 			"MONGODB_URI="+srv.DatabaseURI(mongotest.DatabaseName(t)))
 		runBetterAuthClient(t, node, dir, p)
 	})

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/bench"
 )
 
@@ -16,7 +19,7 @@ import (
 // server, run as a separate process like Cairn.
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	var o bench.Options
 	var out, noop string
 	fs.BoolVar(&o.Quick, "quick", false, "smaller smoke run (under a minute): 3 s phases, 100k-event store, 200k backlog")
@@ -29,12 +32,18 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
 	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cairn bench [flags]\n\nMeasures the store ceiling, the HTTP ceiling and Cairn end to end on this machine\n(several minutes; --quick for a smoke run), prints a Markdown table and writes JSON.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // -h prints the usage below; an error is one line
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: cairn bench [flags]\n\nMeasures the store ceiling, the HTTP ceiling and Cairn end to end on this machine\n(several minutes; --quick for a smoke run), prints a Markdown table and writes JSON.\n\nFlags:")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return &configError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	if noop != "" {
 		return bench.ServeNoop(ctx, noop, stdout)
@@ -45,6 +54,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	o.Exe = exe
 	o.Progress = stderr
+	if o.OpenStore, o.OpenIngester, err = benchOpeners(); err != nil {
+		return err
+	}
 	rep, err := bench.Run(ctx, o)
 	if rep == nil {
 		return err
@@ -71,4 +83,37 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return fmt.Errorf("%d phase(s) failed", len(rep.Errors))
 	}
 	return nil
+}
+
+// benchOpeners returns the suite's store and ingester openers: the same
+// openers `cairn serve` uses, with the default configuration (the suite
+// starts its Cairn processes with a clean environment, so defaults are what
+// it measures).
+func benchOpeners() (func(string) (cairn.EventStore, error), func(string, int64) (cairn.Ingester, func() error, error), error) {
+	cfg, _, err := loadConfig("bench", nil, func(string) string { return "" }, "", io.Discard, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("default configuration: %w", err)
+	}
+	discard := slog.New(slog.DiscardHandler)
+	openStore := func(dir string) (cairn.EventStore, error) {
+		st, err := openEmbeddedStore(dir, cfg, discard, true)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
+	}
+	openIngester := func(dataDir string, maxBacklog int64) (cairn.Ingester, func() error, error) {
+		c := cfg
+		c.DataDir, c.MaxBacklog = dataDir, maxBacklog
+		spool, err := openSpool(spoolDir(c), c, discard, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := newPipeline(spool, nil, c, discard, nil)
+		if err != nil {
+			return nil, nil, errors.Join(err, spool.Close())
+		}
+		return p, spool.Close, nil
+	}
+	return openStore, openIngester, nil
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-dev/cairn/mongo"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/wal"
 	"github.com/joho/godotenv"
 
 	"github.com/cairn-dev/cairn/auth"
@@ -45,7 +48,8 @@ type Config struct {
 	TrustedOrigins []string
 	Signup         auth.SignupPolicy
 
-	PprofAddr string
+	PprofAddr        string
+	PprofAllowRemote bool
 }
 
 // Addr returns the listen address.
@@ -60,6 +64,13 @@ type setting struct {
 	flag, env, def, help string
 	set                  func(c *Config, v string) error
 }
+
+// offlineSettings are the settings the offline commands (export, users)
+// use. The others matter only to the server: other subcommands still read
+// and validate them from the environment, but do not offer them as flags
+// (so their help lists only what they use).
+var offlineSettings = map[string]bool{"data-dir": true, "env": true, "log-level": true, "log-format": true,
+	"store-cache": true, "mongodb-uri": true, "mongo-write-concern": true, "retention": true}
 
 func settings() []setting {
 	return []setting{
@@ -91,7 +102,10 @@ func settings() []setting {
 			return nil
 		}},
 		{"log-level", "CAIRN_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
-			return c.LogLevel.UnmarshalText([]byte(v))
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
 		}},
 		{"log-format", "CAIRN_LOG_FORMAT", "", "text or json (default: json in production, text otherwise)", func(c *Config, v string) error {
 			if v != "" && v != "text" && v != "json" {
@@ -143,7 +157,7 @@ func settings() []setting {
 		}},
 		{"shutdown-timeout", "CAIRN_SHUTDOWN_TIMEOUT", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"drain-timeout", "CAIRN_DRAIN_TIMEOUT", "30s", "how long shutdown spends writing the backlog to the store", durationSetter(func(c *Config) *time.Duration { return &c.DrainTimeout })},
-		{"segment-size", "CAIRN_SPOOL_SEGMENT_SIZE", "67108864", "spool segment size in bytes", func(c *Config, v string) error {
+		{"segment-size", "CAIRN_SPOOL_SEGMENT_SIZE", strconv.Itoa(wal.DefaultSegmentSize), "spool segment size in bytes", func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1<<16 || n > 1<<30 {
 				return errors.New("must be an integer from 65536 to 1073741824")
@@ -151,7 +165,7 @@ func settings() []setting {
 			c.SegmentSize = n
 			return nil
 		}},
-		{"store-cache", "CAIRN_STORE_CACHE", "128MiB", "embedded store block cache (e.g. 128MiB, 1GiB)", func(c *Config, v string) error {
+		{"store-cache", "CAIRN_STORE_CACHE", formatSize(pebble.DefaultCacheSize), "embedded store block cache (e.g. 128MiB, 1GiB)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil || n < 8<<20 {
 				return errors.New("must be a size of at least 8MiB (e.g. 128MiB, 1GiB)")
@@ -166,8 +180,8 @@ func settings() []setting {
 			c.MongoURI = v
 			return nil
 		}},
-		{"mongo-write-concern", "CAIRN_MONGO_WRITE_CONCERN", "majority", "MongoDB write concern: majority or a number of nodes ≥ 1", func(c *Config, v string) error {
-			if n, err := strconv.Atoi(v); (err != nil || n < 1) && v != "majority" {
+		{"mongo-write-concern", "CAIRN_MONGO_WRITE_CONCERN", mongo.DefaultWriteConcern, "MongoDB write concern: majority or a number of nodes ≥ 1", func(c *Config, v string) error {
+			if _, err := mongo.ParseWriteConcern(v); err != nil {
 				return errors.New("must be majority or an integer ≥ 1")
 			}
 			c.MongoWriteConcern = v
@@ -203,6 +217,17 @@ func settings() []setting {
 			return err
 		}},
 		{"pprof-addr", "CAIRN_PPROF_ADDR", "", "address for the pprof server (empty = off)", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
+		{"pprof-allow-remote", allowRemotePprofEnv, "false", "let pprof listen on a non-loopback address (true or false)", func(c *Config, v string) error {
+			switch v {
+			case "true":
+				c.PprofAllowRemote = true
+			case "false":
+				c.PprofAllowRemote = false
+			default:
+				return errors.New("must be true or false")
+			}
+			return nil
+		}},
 	}
 }
 
@@ -228,6 +253,20 @@ func parseDuration(v string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// formatSize formats a byte count as parseSize reads it, in the largest unit
+// that divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // parseSize parses a byte count with an optional KiB, MiB or GiB suffix.
@@ -264,19 +303,34 @@ func (e *configError) Error() string { return e.msg }
 // loadConfig resolves the configuration for a subcommand: flags > environment
 // > .env file in the working directory > defaults. getenv and dotenvPath are
 // injected for tests; extra, if set, registers the subcommand's own flags.
+// Only serve offers every setting as a flag. `-h` prints the subcommand's
+// flags and returns flag.ErrHelp; an unknown flag or a stray argument is a
+// one-line configError.
 func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported by main as one line
 	if extra != nil {
 		extra(fs)
 	}
 	list := settings()
 	values := make(map[string]*string, len(list))
 	for _, s := range list {
+		if name != "serve" && !offlineSettings[s.flag] {
+			continue
+		}
 		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fs, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "Usage: cairn %s [flags]\n\nFlags:\n", name)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return Config{}, fs, err
+		}
+		return Config{}, fs, &configError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fs, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	setFlags := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
@@ -317,6 +371,9 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 			}
 			return Config{}, fs, &configError{fmt.Sprintf("invalid %s=%q: %v", src, v, err)}
 		}
+	}
+	if err := checkPprofAddr(c.PprofAddr, c.PprofAllowRemote); c.PprofAddr != "" && err != nil {
+		return Config{}, fs, err
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/mongo"
+	"github.com/cairn-dev/cairn/pebble"
+	"github.com/cairn-dev/cairn/wal"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -108,5 +112,31 @@ func TestBusyPortFailsLoudly(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use") {
 		t.Fatalf("second server on the same data dir: err=%v out=%s", err, out)
+	}
+}
+
+// TestConfigAdapterDefaults: adapter settings default to what the adapter
+// exports, and the write concern is validated by the mongo package's parser
+// (config and store cannot disagree).
+func TestConfigAdapterDefaults(t *testing.T) {
+	d, _, err := loadConfig("serve", nil, func(string) string { return "" }, "", io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SegmentSize != wal.DefaultSegmentSize || d.StoreCache != pebble.DefaultCacheSize || d.MongoWriteConcern != mongo.DefaultWriteConcern {
+		t.Errorf("SegmentSize %d StoreCache %d MongoWriteConcern %q; want the adapters' %d %d %q", d.SegmentSize, d.StoreCache,
+			d.MongoWriteConcern, wal.DefaultSegmentSize, pebble.DefaultCacheSize, mongo.DefaultWriteConcern)
+	}
+	for _, wc := range []string{"majority", "Majority", "1", "3", "0", "-1", "all", "dc-east", " 2 "} {
+		_, _, cerr := loadConfig("serve", nil, func(k string) string {
+			if k == "CAIRN_MONGO_WRITE_CONCERN" {
+				return wc
+			}
+			return ""
+		}, "", io.Discard, nil)
+		_, perr := mongo.ParseWriteConcern(wc)
+		if (cerr == nil) != (perr == nil) {
+			t.Errorf("write concern %q: config says %v, mongo says %v", wc, cerr, perr)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 
 func TestDocsSwaggerUIInChromium(t *testing.T) {
 	bin := chromiumPath(t)
-	p := startCairn(t, "")
+	p := startMain(t, "")
 
 	// The operations the document declares, as Swagger UI names them.
 	resp, err := p.client.Get(p.URL + "/api-docs.json")
@@ -198,20 +198,13 @@ func TestDocsTryItOutInChromium(t *testing.T) {
 		t.Fatalf("POST /events: %d, want 202 with the eventId\n%s", st, text)
 	}
 	// The event is readable within one flush interval; poll for it.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	waitFor(t, 15*time.Second, "the event in the journey", func() bool {
 		st, text := call("getJourney", "", map[string]string{"userId": user})
 		if st != http.StatusOK {
 			t.Fatalf("journey after sign-in: %d, want 200 (the session cookie was not sent?)\n%s", st, text)
 		}
-		if strings.Contains(text, user+"-1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the event never showed up in the journey:\n%s", text)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return strings.Contains(text, user+"-1")
+	})
 }
 
 // startCairnAtBaseURL starts Cairn with BETTER_AUTH_URL set to the address
@@ -225,7 +218,7 @@ func startCairnAtBaseURL(t *testing.T) *proc {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	return startCairn(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
+	return startMain(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
 }
 
 // tryItOutJS drives one operation in Swagger UI: open it, "Try it out",
@@ -438,16 +431,9 @@ func (p *tab) eval(expr string) { p.evalInto(nil, expr) }
 // waitFor polls a JavaScript condition until it holds (30 s at most).
 func (p *tab) waitFor(cond string) {
 	p.b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(p.b.t, 30*time.Second, cond, func() bool {
 		var ok bool
 		p.evalInto(&ok, "(() => { try { return !!("+cond+") } catch (e) { return false } })()")
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.b.t.Fatalf("timed out waiting for %s", cond)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return ok
+	})
 }

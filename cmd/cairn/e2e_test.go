@@ -54,15 +54,10 @@ type healthBody struct {
 // waitDrained polls /health until no event is waiting for the store.
 func (p *proc) waitDrained() {
 	p.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	waitFor(p.t, 60*time.Second, "the backlog to drain (/health bufferSize 0)", func() bool {
 		_, _, b := p.do("GET", "/health", nil)
-		if decode[healthBody](p.t, b).BufferSize == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.t.Fatalf("backlog did not drain within 60s")
+		return decode[healthBody](p.t, b).BufferSize == 0
+	})
 }
 
 // journeyIDs walks a user's whole journey through nextCursor.
@@ -92,7 +87,7 @@ func (p *proc) journeyIDs(user string, limit int) []string {
 }
 
 func TestE2EIngestAndJourney(t *testing.T) {
-	p := startCairn(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
+	p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
 	p.login()
 
 	status, _, b := p.do("POST", "/events", []byte(`{"userId":"user123","sessionId":"sess456","type":"page_view","payload":{"url":"/products/123","referrer":"https://google.com"},"occurredAt":"2025-12-15T10:30:00Z"}`))
@@ -150,7 +145,7 @@ func TestE2EIngestAndJourney(t *testing.T) {
 }
 
 func TestE2EBadInput(t *testing.T) {
-	p := startCairn(t, "")
+	p := startMain(t, "")
 	p.login()
 	big := `[` + strings.Repeat(`{"userId":"u","sessionId":"s","type":"page_view","payload":{"pad":"`+strings.Repeat("x", 1000)+`"}},`, 1100) + `{}]`
 	cases := []struct {
@@ -240,7 +235,7 @@ func TestE2ERestartKeepsDataAndShutdownFlushes(t *testing.T) {
 }
 
 func TestE2EBacklogFullIs503(t *testing.T) {
-	p := startCairn(t, "", "CAIRN_FLUSH_INTERVAL=1h", "CAIRN_FLUSH_SIZE=10000", "CAIRN_MAX_BACKLOG=5")
+	p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=1h", "CAIRN_FLUSH_SIZE=10000", "CAIRN_MAX_BACKLOG=5")
 	ev := func(id string) string {
 		return fmt.Sprintf(`{"eventId":%q,"userId":"bp","sessionId":"s","type":"page_view"}`, id)
 	}
@@ -312,6 +307,7 @@ func TestE2ECrashLosesNothing(t *testing.T) {
 				}
 			}()
 		}
+		// Not a wait: the random length of load before kill -9 is the point.
 		time.Sleep(time.Duration(150+rand.IntN(400)) * time.Millisecond)
 		p.Kill()
 		close(stop)

@@ -27,7 +27,7 @@ type loadgenFlags struct {
 func parseLoadgenFlags(args []string, stderr io.Writer) (*loadgenFlags, error) {
 	f := &loadgenFlags{}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	c := &f.cfg
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "base URL of the Cairn server")
 	fs.StringVar(&f.mode, "mode", "ingest", "ingest (POST /events) or journey (GET /users/{id}/journey)")
@@ -51,12 +51,15 @@ func parseLoadgenFlags(args []string, stderr io.Writer) (*loadgenFlags, error) {
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed for reproducible traffic (0 = random)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the result as JSON")
 	fs.DurationVar(&f.interval, "progress-interval", 5*time.Second, "period of progress lines when stderr is not a terminal (0 = none)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cairn loadgen [flags]\n\nGenerates realistic tracking traffic against a Cairn server and reports throughput and latency.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // -h prints the usage below; an error is one line
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: cairn loadgen [flags]\n\nGenerates realistic tracking traffic against a Cairn server and reports throughput and latency.\n\nFlags:")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, &configError{err.Error()}
 	}
 	if fs.NArg() > 0 {
 		return nil, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
@@ -114,6 +117,26 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 	if res.Verify != nil && !res.Verify.OK {
 		return errors.New("verification failed: not every acknowledged event is stored exactly once")
+	}
+	return allFailed(res)
+}
+
+// allFailed returns an error when a run sent requests and none succeeded
+// (no 2xx answer): such a run measured nothing and must not exit 0.
+func allFailed(res *loadgen.Result) error {
+	var ok, failed int64
+	for code, n := range res.Status {
+		if strings.HasPrefix(code, "2") {
+			ok += n
+		} else {
+			failed += n
+		}
+	}
+	for _, n := range res.Errors {
+		failed += n
+	}
+	if ok == 0 && failed > 0 {
+		return fmt.Errorf("every request failed (status %v, errors %v)", res.Status, res.Errors)
 	}
 	return nil
 }

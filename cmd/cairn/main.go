@@ -6,6 +6,7 @@
 //	cairn users      manage accounts
 //	cairn loadgen    generate load against a Cairn server
 //	cairn bench      run the benchmark suite
+//	cairn version    print version, commit, build date and Go version (also --version)
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -32,6 +34,7 @@ func commands() []command {
 		{"users", "manage accounts (users create --email … --name … [--admin])", runUsers},
 		{"loadgen", "generate load against a Cairn server", runLoadgen},
 		{"bench", "run the benchmark suite", runBench},
+		{"version", "print version, commit, build date and Go version", runVersion},
 	}
 }
 
@@ -49,6 +52,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
@@ -72,6 +78,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintf(stderr, "cairn: unknown command %q\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// runVersion is `cairn version` (and `cairn --version`).
+func runVersion(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return &configError{fmt.Sprintf("unexpected argument %q", args[0])}
+	}
+	bi, ok := debug.ReadBuildInfo()
+	_, err := io.WriteString(stdout, versionText(bi, ok, buildTime()))
+	return err
 }
 
 func usage(w io.Writer) {

@@ -1,11 +1,15 @@
 package main
 
-// End-to-end test harness: TestMain builds the real binary once; startCairn
-// runs it on 127.0.0.1 with its own data directory and environment.
+// End-to-end test harness. startMain runs a Main in the test process on
+// 127.0.0.1:0 with its own data directory and environment: most end-to-end
+// tests use it. startCairn runs the real binary (built once by TestMain),
+// for what needs a separate process: kill -9 and crash recovery, signals,
+// exit codes, the data-dir lock, a busy port.
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +59,60 @@ type proc struct {
 	exited  chan struct{}
 	exitErr error
 	client  *http.Client
+
+	inProcess bool        // started by startMain
+	main      *Main       // the running in-process server (nil when stopped)
+	logs      *syncBuffer // the in-process server's log
+}
+
+// startMain starts Cairn in the test process — the same Main `cairn serve`
+// runs — with a fresh data dir (or dataDir if not empty) and extra
+// "KEY=value" settings (nothing else from the environment or a .env file),
+// on 127.0.0.1:0. It is closed at the end of the test if still running.
+func startMain(t *testing.T, dataDir string, env ...string) *proc {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	p := &proc{t: t, DataDir: dataDir, env: env, inProcess: true}
+	p.start()
+	return p
+}
+
+// startInProcess opens a Main configured like start configures the binary.
+func (p *proc) startInProcess() {
+	t := p.t
+	t.Helper()
+	settings := map[string]string{"PORT": "0", "CAIRN_HOST": "127.0.0.1", "CAIRN_DATA_DIR": p.DataDir,
+		"CAIRN_LOG_FORMAT": "json", "CAIRN_LOG_LEVEL": "debug"}
+	for _, kv := range p.env {
+		k, v, _ := strings.Cut(kv, "=")
+		settings[k] = v
+	}
+	cfg, _, err := loadConfig("serve", nil, func(k string) string { return settings[k] }, "", io.Discard, nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	p.logs = &syncBuffer{}
+	m := &Main{Config: cfg, Logger: newLogger(cfg, p.logs)}
+	if err := m.Open(t.Context()); err != nil {
+		m.Close(context.Background())
+		t.Fatalf("open cairn: %v\n%s", err, p.logs.String())
+	}
+	p.main = m
+	p.URL = m.URL()
+	t.Cleanup(func() {
+		if p.main == m {
+			m.Close(context.Background())
+			p.main = nil
+		}
+		if t.Failed() {
+			t.Logf("cairn log:\n%s", tail(p.Logs(), 60))
+		}
+	})
+	jar, _ := cookiejar.New(nil)
+	p.client = newClient(t)
+	p.client.Jar = jar
 }
 
 // startCairn starts the binary with a fresh data dir (or dataDir if not
@@ -73,6 +131,10 @@ func startCairn(t *testing.T, dataDir string, env ...string) *proc {
 func (p *proc) start() {
 	t := p.t
 	t.Helper()
+	if p.inProcess {
+		p.startInProcess()
+		return
+	}
 	var base []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -158,13 +220,25 @@ func (p *proc) restart() {
 // Kill sends SIGKILL and waits for the process to exit.
 func (p *proc) Kill() {
 	p.t.Helper()
+	if p.inProcess {
+		p.t.Fatal("Kill needs a real process: use startCairn")
+	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 }
 
-// Stop sends SIGTERM and waits for a clean exit (status 0).
+// Stop sends SIGTERM and waits for a clean exit (status 0); in process, it
+// closes the Main as serve does on SIGTERM.
 func (p *proc) Stop() {
 	p.t.Helper()
+	if p.inProcess {
+		m := p.main
+		p.main = nil
+		if err := m.Close(context.Background()); err != nil {
+			p.t.Fatalf("cairn close: %v\n%s", err, tail(p.Logs(), 40))
+		}
+		return
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
@@ -178,6 +252,9 @@ func (p *proc) Stop() {
 
 // Logs returns everything the process logged.
 func (p *proc) Logs() string {
+	if p.inProcess {
+		return p.logs.String()
+	}
 	b, _ := os.ReadFile(p.logPath)
 	return string(b)
 }
@@ -240,6 +317,31 @@ func (p *proc) login() {
 	}
 	if status != http.StatusOK {
 		p.t.Fatalf("sign-up: %d %s", status, b)
+	}
+}
+
+// waitFor polls cond (every 10 ms, on a ticker) until it holds, and fails
+// the test with what was awaited after timeout or when the test ends. It is
+// how end-to-end tests wait: on a condition, never a fixed sleep.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if cond() {
+		return
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	expired := time.After(timeout)
+	for {
+		select {
+		case <-tick.C:
+			if cond() {
+				return
+			}
+		case <-expired:
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		case <-t.Context().Done():
+			t.Fatalf("test ended while waiting for %s", what)
+		}
 	}
 }
 

@@ -2,9 +2,8 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,26 +11,11 @@ import (
 	"time"
 )
 
-// metricsE2EServer starts a real Cairn (embedded store) on a loopback port
-// and returns its base URL.
+// metricsE2EServer starts Cairn in process (embedded store) on a loopback
+// port and returns its base URL.
 func metricsE2EServer(t *testing.T) string {
 	t.Helper()
-	cfg, _, err := loadConfig("serve", []string{"--data-dir", t.TempDir(), "--host", "127.0.0.1", "--port", "0",
-		"--flush-interval", "20ms"}, func(string) string { return "" }, "", io.Discard, nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
-	if err := m.Open(t.Context()); err != nil {
-		m.Close(context.Background())
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(context.Background()); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return "http://" + m.server.Addr().String()
+	return startMain(t, "", "CAIRN_FLUSH_INTERVAL=20ms").URL
 }
 
 // scrapeMetrics fetches /metrics and returns every sample as
@@ -84,17 +68,12 @@ func postEvents(t *testing.T, base, contentType, body string) int {
 // waitMetric polls /metrics until name reaches want.
 func waitMetric(t *testing.T, base, name string, want float64) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := scrapeMetrics(t, base)
-		if m[name] >= want {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 10s, want %v", name, m[name], want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var m map[string]float64
+	waitFor(t, 10*time.Second, fmt.Sprintf("%s ≥ %v", name, want), func() bool {
+		m = scrapeMetrics(t, base)
+		return m[name] >= want
+	})
+	return m
 }
 
 func TestMetricsE2E(t *testing.T) {
@@ -174,15 +153,11 @@ func TestMetricsE2E(t *testing.T) {
 // waitMetricZero polls /metrics until name is 0.
 func waitMetricZero(t *testing.T, base, name string) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := scrapeMetrics(t, base)
-		if v, ok := m[name]; ok && v == 0 {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 10s, want 0", name, m[name])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var m map[string]float64
+	waitFor(t, 10*time.Second, name+" = 0", func() bool {
+		m = scrapeMetrics(t, base)
+		v, ok := m[name]
+		return ok && v == 0
+	})
+	return m
 }

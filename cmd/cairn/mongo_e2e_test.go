@@ -71,7 +71,7 @@ func (p *proc) stats() statsBody {
 func TestMongoE2EIngestJourneyRestart(t *testing.T) {
 	srv := mongotest.Start(t)
 	db := mongotest.DatabaseName(t)
-	p := startCairn(t, "", "MONGODB_URI="+srv.DatabaseURI(db), "CAIRN_FLUSH_INTERVAL=50ms")
+	p := startMain(t, "", "MONGODB_URI="+srv.DatabaseURI(db), "CAIRN_FLUSH_INTERVAL=50ms")
 	p.login()
 
 	var batch []string
@@ -131,7 +131,7 @@ func TestMongoE2EUnreachableAtStart(t *testing.T) {
 	uri := srv.DatabaseURI(db) + "?serverSelectionTimeoutMS=500"
 	srv.Stop() // nothing listens on the URI's port
 
-	p := startCairn(t, "", "MONGODB_URI="+uri, "CAIRN_FLUSH_INTERVAL=50ms")
+	p := startMain(t, "", "MONGODB_URI="+uri, "CAIRN_FLUSH_INTERVAL=50ms")
 	var acked []string
 	for i := range 10 {
 		var batch []string
@@ -176,7 +176,7 @@ func TestMongoE2EUnreachableAtStart(t *testing.T) {
 func TestMongoE2EOutageUnderLoad(t *testing.T) {
 	srv := mongotest.Start(t)
 	db := mongotest.DatabaseName(t)
-	p := startCairn(t, "", "MONGODB_URI="+srv.DatabaseURI(db)+"?serverSelectionTimeoutMS=500", "CAIRN_FLUSH_INTERVAL=50ms")
+	p := startMain(t, "", "MONGODB_URI="+srv.DatabaseURI(db)+"?serverSelectionTimeoutMS=500", "CAIRN_FLUSH_INTERVAL=50ms")
 
 	var (
 		mu       sync.Mutex
@@ -213,7 +213,7 @@ func TestMongoE2EOutageUnderLoad(t *testing.T) {
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusAccepted || err != nil {
 					refused.Add(1)
-					time.Sleep(10 * time.Millisecond)
+					time.Sleep(10 * time.Millisecond) // pacing, not a wait: back off after a refusal
 					continue
 				}
 				time.Sleep(5 * time.Millisecond) // a steady load, not a flood
@@ -234,20 +234,19 @@ func TestMongoE2EOutageUnderLoad(t *testing.T) {
 		return len(acked)
 	}
 	waitAcked := func(n int, max time.Duration) {
-		deadline := time.Now().Add(max)
-		for ackedCount() < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(t, max, fmt.Sprintf("%d acknowledged events", n), func() bool { return ackedCount() >= n })
 	}
 
 	waitAcked(300, 20*time.Second)
 	beforeOutage := ackedCount()
 	stopBegan := time.Now()
 	srv.Stop()
-	outageStart := time.Now()
-	// Keep MongoDB down for at least 2 s of load.
+	// Keep MongoDB down until the batcher has failed to write to it and
+	// 200 more events were acknowledged meanwhile (the spool absorbs them).
 	waitAcked(beforeOutage+200, 10*time.Second)
-	time.Sleep(time.Until(outageStart.Add(2 * time.Second)))
+	waitFor(t, 30*time.Second, "a failed flush while MongoDB is down", func() bool {
+		return scrapeMetrics(t, p.URL)["cairn_flush_failures_total"] > 0
+	})
 	duringOutage := ackedCount() - beforeOutage
 	srv.Restart()
 	restarted := time.Now()

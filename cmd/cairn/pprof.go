@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"time"
 )
 
@@ -17,19 +16,28 @@ import (
 // be used to burn CPU, so this must be a deliberate choice.
 const allowRemotePprofEnv = "CAIRN_PPROF_ALLOW_REMOTE"
 
-// startPprof serves net/http/pprof on addr ("" = off) until ctx ends. The
-// listener is bound before returning, so a busy port fails loudly. Only
-// loopback addresses are accepted unless CAIRN_PPROF_ALLOW_REMOTE=true.
-func startPprof(ctx context.Context, addr string, logger *slog.Logger) error {
+// pprofServer is the net/http/pprof server Main runs when CAIRN_PPROF_ADDR
+// is set: started in Main.Open, stopped in Main.Close.
+type pprofServer struct {
+	srv  *http.Server
+	addr net.Addr
+	done chan struct{}
+}
+
+// startPprof serves net/http/pprof on addr; "" means off (nil server, nil
+// error). The listener is bound before returning, so a busy port fails
+// loudly. Only loopback addresses are accepted unless allowRemote
+// (CAIRN_PPROF_ALLOW_REMOTE=true).
+func startPprof(addr string, allowRemote bool, logger *slog.Logger) (*pprofServer, error) {
 	if addr == "" {
-		return nil
+		return nil, nil
 	}
-	if err := checkPprofAddr(addr, os.Getenv(allowRemotePprofEnv) == "true"); err != nil {
-		return err
+	if err := checkPprofAddr(addr, allowRemote); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("pprof listen: %w", err)
+		return nil, fmt.Errorf("pprof listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -38,20 +46,29 @@ func startPprof(ctx context.Context, addr string, logger *slog.Logger) error {
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	p := &pprofServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr(), done: make(chan struct{})}
 	logger.Info("pprof listening", "addr", ln.Addr().String())
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(p.done)
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("pprof server stopped", "err", err)
 		}
 	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	return nil
+	return p, nil
+}
+
+// Addr returns the address pprof listens on.
+func (p *pprofServer) Addr() net.Addr { return p.addr }
+
+// Close stops the pprof server: its listener is closed when Close returns;
+// in-flight profiles get until ctx ends, then are cut off.
+func (p *pprofServer) Close(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("pprof shutdown: %w", err), p.srv.Close())
+	}
+	<-p.done
+	return err
 }
 
 // checkPprofAddr refuses addresses that are not loopback unless allowRemote.

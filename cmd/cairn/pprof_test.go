@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestCheckPprofAddr(t *testing.T) {
@@ -55,22 +53,21 @@ func (s *syncBuffer) String() string {
 }
 
 func TestStartPprof(t *testing.T) {
-	if err := startPprof(t.Context(), "", slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("off: %v", err)
+	if p, err := startPprof("", false, slog.New(slog.DiscardHandler)); p != nil || err != nil {
+		t.Fatalf("off: %v, %v", p, err)
 	}
-	if err := startPprof(t.Context(), "0.0.0.0:0", slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := startPprof("0.0.0.0:0", false, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("non-loopback address accepted without CAIRN_PPROF_ALLOW_REMOTE")
 	}
 
 	var logs syncBuffer
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	if err := startPprof(ctx, "127.0.0.1:0", slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+	p, err := startPprof("127.0.0.1:0", false, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String())
-	if m == nil {
-		t.Fatalf("no listening address logged: %s", logs.String())
+	if m == nil || m[1] != p.Addr().String() {
+		t.Fatalf("listening address %s not logged: %s", p.Addr(), logs.String())
 	}
 	resp, err := http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
@@ -82,16 +79,34 @@ func TestStartPprof(t *testing.T) {
 		t.Errorf("goroutine profile: status %d body %.100q", resp.StatusCode, body)
 	}
 
-	// Cancelling ctx stops the server.
-	cancel()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := http.Get("http://" + m[1] + "/debug/pprof/"); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pprof still serving 5s after its context ended")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Close stops the server: the listener is gone when it returns.
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get("http://" + m[1] + "/debug/pprof/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("pprof still serving after Close")
+	}
+}
+
+// TestMainOwnsPprof: Main starts pprof in Open and stops it in Close.
+func TestMainOwnsPprof(t *testing.T) {
+	p := startMain(t, "", "CAIRN_PPROF_ADDR=127.0.0.1:0")
+	addr := p.main.PprofAddr()
+	if addr == "" {
+		t.Fatal("pprof not started by Main.Open")
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("pprof cmdline: %d", resp.StatusCode)
+	}
+	p.Stop()
+	if resp, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("pprof still serving after Main.Close")
 	}
 }

@@ -7,18 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/cairn-dev/cairn"
 	cairnhttp "github.com/cairn-dev/cairn/http"
-	"github.com/cairn-dev/cairn/pebble"
 	"github.com/cairn-dev/cairn/pipeline"
 	"github.com/cairn-dev/cairn/wal"
 )
 
 // Main is a running Cairn server: it knows every concrete type and wires them.
-// End-to-end tests use the real binary; Main is what the binary runs.
+// `cairn serve` runs one; end-to-end tests run one in the test process
+// (startMain) or the real binary where a separate process matters (crash,
+// signals, exit codes, the data-dir lock).
 type Main struct {
 	Config Config
 	Logger *slog.Logger
@@ -29,6 +29,7 @@ type Main struct {
 	pipeline *pipeline.Pipeline
 	server   *cairnhttp.Server
 	obs      *observability
+	pprof    *pprofServer
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -46,7 +47,19 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return m.Close(context.Background())
 }
 
-// Open starts Cairn: data dir lock, store, spool, pipeline, HTTP server.
+// URL returns the base URL of the HTTP server (after Open).
+func (m *Main) URL() string { return "http://" + m.server.Addr().String() }
+
+// PprofAddr returns the pprof server's address, or "" when it is off.
+func (m *Main) PprofAddr() string {
+	if m.pprof == nil {
+		return ""
+	}
+	return m.pprof.Addr().String()
+}
+
+// Open starts Cairn: data dir lock, store, spool, pipeline, HTTP server,
+// and the pprof server when configured.
 func (m *Main) Open(ctx context.Context) error {
 	cfg, log := m.Config, m.Logger
 	boot := log.With("component", "bootstrap")
@@ -60,40 +73,18 @@ func (m *Main) Open(ctx context.Context) error {
 	m.lock = lock
 	m.obs = newObservability(cfg, log.With("component", "metrics"))
 
-	if cfg.MongoURI != "" {
-		st, err := openMongoStore(ctx, cfg, log.With("component", "mongo"))
-		if err != nil {
-			return fmt.Errorf("open mongodb store: %w", err)
-		}
-		m.store = st
-		boot.Info("store: mongodb")
-	} else {
-		st, err := pebble.Open(filepath.Join(cfg.DataDir, "store"), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true, CacheSize: cfg.StoreCache})
-		if err != nil {
-			return err
-		}
-		m.store = st
-		boot.Info("store: embedded", "dir", filepath.Join(cfg.DataDir, "store"))
+	st, msg, attrs, err := openServerStore(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
+	m.store = st
+	boot.Info(msg, attrs...)
 
-	m.spool, err = wal.Open(filepath.Join(cfg.DataDir, "spool"), wal.Options{
-		SegmentSize: cfg.SegmentSize,
-		Logger:      log.With("component", "spool"),
-		OnSync:      m.obs.OnSync,
-	})
-	if err != nil {
-		return fmt.Errorf("open spool: %w", err)
+	if m.spool, err = openSpool(spoolDir(cfg), cfg, log.With("component", "spool"), m.obs.OnSync); err != nil {
+		return err
 	}
-	m.pipeline, err = pipeline.New(m.spool, m.store, pipeline.Options{
-		FlushSize:      cfg.FlushSize,
-		FlushInterval:  cfg.FlushInterval,
-		MaxBacklog:     cfg.MaxBacklog,
-		DeadLetterPath: filepath.Join(cfg.DataDir, "deadletter.jsonl"),
-		Logger:         log.With("component", "pipeline"),
-		OnFlush:        m.obs.OnFlush,
-	})
-	if err != nil {
-		return fmt.Errorf("start pipeline: %w", err)
+	if m.pipeline, err = newPipeline(m.spool, m.store, cfg, log.With("component", "pipeline"), m.obs.OnFlush); err != nil {
+		return err
 	}
 	if m.obs.Register != nil {
 		m.obs.Register(m.pipeline.Stats)
@@ -120,7 +111,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
 	}
-	if err := startPprof(ctx, cfg.PprofAddr, log.With("component", "pprof")); err != nil {
+	if m.pprof, err = startPprof(cfg.PprofAddr, cfg.PprofAllowRemote, log.With("component", "pprof")); err != nil {
 		return err
 	}
 	boot.Info("listening", "addr", m.server.Addr().String(), "data_dir", cfg.DataDir, "env", cfg.Env)
@@ -144,6 +135,13 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 		cancel()
 		log.Info("http server stopped")
+	}
+	if m.pprof != nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := m.pprof.Close(pctx); err != nil {
+			log.Warn("pprof profiles cut short", "err", err)
+		}
+		cancel()
 	}
 	if m.pipeline != nil {
 		dctx, cancel := context.WithTimeout(ctx, m.Config.DrainTimeout)

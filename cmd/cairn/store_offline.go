@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/pebble"
 )
 
 // openOfflineStore opens the configured store for a command that works while
@@ -25,7 +23,7 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 		}
 		return store, func() { store.Close() }, nil
 	}
-	dir := filepath.Join(cfg.DataDir, "store")
+	dir := storeDir(cfg)
 	if create {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, nil, fmt.Errorf("create data dir: %w", err)
@@ -37,7 +35,7 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (stop the server first: the embedded store is opened by one process at a time)", err)
 	}
-	store, err := pebble.Open(dir, pebble.Options{Logger: log.With("component", "pebble"), CacheSize: cfg.StoreCache})
+	store, err := openEmbeddedStore(dir, cfg, log.With("component", "pebble"), false)
 	if err != nil {
 		lock.Close()
 		return nil, nil, err

@@ -19,10 +19,14 @@ import (
 // runUsers manages accounts: "users create" and "users list". The embedded
 // store can be opened only while the server is stopped.
 func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	const usage = "usage: cairn users create --email E --name N [--admin] (password on stdin or prompted) | list | set-role --email E --role admin|member"
 	if len(args) == 0 {
-		return &configError{"usage: cairn users create --email E --name N [--admin] (password on stdin or prompted) | list | set-role --email E --role admin|member"}
+		return &configError{usage}
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stderr, usage+"\n\nRun 'cairn users <create|list|set-role> -h' for a command's flags.")
+		return flag.ErrHelp
 	case "create":
 		return runUsersCreate(ctx, args[1:], stdin, stdout, stderr)
 	case "list":
