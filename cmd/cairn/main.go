@@ -35,6 +35,7 @@ func commands() []command {
 		{"loadgen", "generate load against a Cairn server", runLoadgen},
 		{"bench", "run the benchmark suite", runBench},
 		{"version", "print version, commit, build date and Go version", runVersion},
+		{"healthcheck", "probe a running server's /health (exit 0 when healthy)", runHealthcheck},
 	}
 }
 
