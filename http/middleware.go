@@ -84,10 +84,11 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// statusWriter records the status a handler wrote.
+// statusWriter records the status a handler wrote and the bytes of its body.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -101,15 +102,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // withRequestContext assigns a request id, puts a logger carrying it in the
-// context, recovers panics as JSON 500s, and reports the request to
-// ObserveRequest.
+// context, recovers panics as JSON 500s, reports the request to
+// ObserveRequest and, with AccessLog, writes its access-log line.
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -133,16 +136,23 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 					s.writeError(sw, r, cairn.Errorf(cairn.EINTERNAL, "Internal error."))
 				}
 			}
+			route := info.pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
 			if s.ObserveRequest != nil {
-				route := info.pattern
-				if route == "" {
-					route = "unmatched"
-				}
-				status := sw.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				s.ObserveRequest(route, status, time.Since(start))
+				s.ObserveRequest(route, status, d)
+			}
+			if s.AccessLog {
+				// No query string, headers or cookies: they can carry
+				// tokens and personal data.
+				log.Info("request", "method", r.Method, "route", route, "status", status,
+					"bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 			}
 		}()
 		next.ServeHTTP(sw, r)

@@ -52,6 +52,9 @@ type Server struct {
 	// (invalid, too_large, unsupported_media_type, backlog_full, spool_error)
 	// and the number of events (at least 1).
 	OnRejected func(reason string, events int)
+	// AccessLog writes one info-level line per request (method, route
+	// pattern, status, response bytes, duration, request id) to Logger.
+	AccessLog bool
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Now returns the current time (time.Now if nil).

@@ -50,6 +50,7 @@ type Config struct {
 
 	PprofAddr        string
 	PprofAllowRemote bool
+	AccessLog        bool
 }
 
 // Addr returns the listen address.
@@ -215,6 +216,14 @@ func settings() []setting {
 			p, err := auth.ParseSignupPolicy(v)
 			c.Signup = p
 			return err
+		}},
+		{"access-log", "CAIRN_ACCESS_LOG", "true", "one info-level log line per request (true or false)", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.AccessLog = b
+			return nil
 		}},
 		{"pprof-addr", "CAIRN_PPROF_ADDR", "", "address for the pprof server (empty = off)", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
 		{"pprof-allow-remote", allowRemotePprofEnv, "false", "let pprof listen on a non-loopback address (true or false)", func(c *Config, v string) error {

@@ -105,6 +105,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Logger:         log,
 		Middleware:     []func(http.Handler) http.Handler{acc.api.CORS},
 		ObserveRequest: m.obs.ObserveRequest,
+		AccessLog:      cfg.AccessLog,
 		OnRejected:     m.obs.OnRejected,
 		Metrics:        m.obs.Handler,
 	}
