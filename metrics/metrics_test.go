@@ -74,8 +74,8 @@ func check(t *testing.T, got map[string]float64, want map[string]float64) {
 func TestHooks(t *testing.T) {
 	m, reg := newMetrics(t, metrics.Options{})
 
-	m.Rejected(metrics.ReasonInvalid, 3)
-	m.Rejected(metrics.ReasonBacklogFull, 0) // a request refused as a whole counts as one
+	m.Rejected(cairn.RejectInvalid, 3)
+	m.Rejected(cairn.RejectBacklogFull, 0) // a request refused as a whole counts as one
 	m.ObserveFlush(500, 20*time.Millisecond, nil)
 	m.ObserveFlush(200, time.Second, cairn.Errorf(cairn.EUNAVAILABLE, "down"))
 	m.ObserveFlush(200, time.Second, errors.New("boom"))
@@ -170,7 +170,7 @@ func TestDuplicateRegistration(t *testing.T) {
 
 func TestNilMetrics(t *testing.T) {
 	var m *metrics.Metrics
-	m.Rejected(metrics.ReasonInvalid, 1)
+	m.Rejected(cairn.RejectInvalid, 1)
 	m.ObserveFlush(1, time.Second, nil)
 	m.ObserveSync(time.Second, 1, 1)
 	m.ObserveRequest("x", 200, time.Second)

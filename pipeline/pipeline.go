@@ -184,7 +184,7 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	}
 	if b := p.backlog.Load(); b+int64(len(events)) > p.opts.MaxBacklog {
 		return &cairn.Error{Code: cairn.EUNAVAILABLE,
-			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b)}
+			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b), Err: cairn.ErrBacklogFull}
 	}
 	for i := range events {
 		if events[i].EventID == "" {
@@ -197,10 +197,15 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	}
 	rec := cairn.AppendBatch(make([]byte, 0, 64+len(events)*300), events)
 	if _, err := p.wal.Append(ctx, rec); err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			return err
+		case errors.Is(err, wal.ErrClosed):
+			return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Shutting down; retry later.",
+				Err: fmt.Errorf("%w: %w", cairn.ErrIngestClosed, err)}
 		}
-		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.", Err: err}
+		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.",
+			Err: fmt.Errorf("%w: %w", cairn.ErrSpoolFailed, err)}
 	}
 	n := int64(len(events))
 	p.accepted.Add(n)

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -343,4 +344,33 @@ func TestDeferredSyncCheckpoints(t *testing.T) {
 	if n, _ := ps.CountEvents(context.Background()); n != 200 {
 		t.Fatalf("store has %d events, want 200", n)
 	}
+}
+
+// TestIngestErrorsSayWhy: Ingest's error names its cause, so callers need
+// not read Stats to find out.
+func TestIngestErrorsSayWhy(t *testing.T) {
+	t.Run("BacklogFull", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour, MaxBacklog: 1})
+		err := e.pipe.Ingest(context.Background(), events("f", 2))
+		if !errors.Is(err, cairn.ErrBacklogFull) || cairn.RejectReason(err) != cairn.RejectBacklogFull || cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+			t.Fatalf("Ingest = %v, want EUNAVAILABLE wrapping ErrBacklogFull", err)
+		}
+	})
+	t.Run("Closed", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{})
+		e.wal.Close()
+		err := e.pipe.Ingest(context.Background(), events("c", 1))
+		if !errors.Is(err, cairn.ErrIngestClosed) || cairn.RejectReason(err) != cairn.RejectClosed || cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+			t.Fatalf("Ingest = %v, want EUNAVAILABLE wrapping ErrIngestClosed", err)
+		}
+	})
+	t.Run("Canceled", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := e.pipe.Ingest(ctx, events("x", 1))
+		if err != nil && cairn.RejectReason(err) != cairn.RejectCanceled {
+			t.Fatalf("Ingest = %v, want nil or context.Canceled", err)
+		}
+	})
 }
