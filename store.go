@@ -182,4 +182,7 @@ type IngestStats struct {
 	SpoolSegments int
 	// SpoolError is the spool's write failure, if any.
 	SpoolError string
+	// CheckpointResets counts invalid spool checkpoints found at start-up and
+	// discarded (the spool was then replayed from its oldest record).
+	CheckpointResets int64
 }

@@ -374,3 +374,53 @@ func TestIngestErrorsSayWhy(t *testing.T) {
 		}
 	})
 }
+
+// TestBadCheckpointReplaysSpool (issue 15, defect 1): a checkpoint that
+// points past the end of the spool (drained segments deleted, a corrupted
+// digit) must not hide the backlog: the spool is replayed from its oldest
+// record and every event reaches the store.
+func TestBadCheckpointReplaysSpool(t *testing.T) {
+	cases := []struct {
+		name       string
+		checkpoint func(end wal.Position) string
+	}{
+		{"PastEndSegment", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment+5, 8) }},
+		{"PastEndOffset", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment, end.Offset+1000) }},
+		{"CorruptedDigit", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment, end.Offset*10+7) }},
+		{"NotARecordBoundary", func(end wal.Position) string { return "1:13\n" }},
+		{"Malformed", func(end wal.Position) string { return "1:x\n" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+			e.store.failures.Store(1 << 30) // store down: the events stay in the spool
+			e.pipe.Start()
+			for i := range 3 {
+				if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("k%d", i), 10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			end := e.wal.Synced()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			e.pipe.Close(ctx)
+			cancel()
+			e.wal.Close()
+			e.store.Close()
+			if err := os.WriteFile(filepath.Join(dir, "spool", "checkpoint"), []byte(tc.checkpoint(end)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+			if b := e2.pipe.Stats().Backlog; b != 30 {
+				t.Fatalf("backlog after restart with checkpoint %q = %d, want 30", tc.checkpoint(end), b)
+			}
+			e2.pipe.Start()
+			if n, err := e2.pipe.Close(context.Background()); err != nil || n != 30 {
+				t.Fatalf("drain flushed %d, %v; want 30", n, err)
+			}
+			if c, _ := e2.store.CountEvents(context.Background()); c != 30 {
+				t.Fatalf("store has %d events, want 30", c)
+			}
+		})
+	}
+}

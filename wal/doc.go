@@ -41,4 +41,20 @@
 // start-up. Then it starts a fresh segment, so older segments are immutable.
 // A Reader returns a *CorruptionError for damage found in an older segment;
 // the caller decides whether to skip the rest of that segment.
+//
+// # Checkpoint
+//
+// The spool also keeps its committed position: Commit(pos) records that
+// every record before pos is stored elsewhere, writes "segment:offset\n" to
+// the file "checkpoint" in the spool directory (through "checkpoint.tmp" and
+// a rename, without fsync: losing it only means replaying stored records),
+// and deletes the segments wholly before pos. Committed returns it. Open
+// validates the checkpoint against the segments on disk: one that is
+// malformed, names a segment past the newest or one that is missing, or an
+// offset that is not the end of the header or of a valid record in its
+// segment (a corrupted digit, drained segments deleted by hand) is logged at
+// ERROR with what was found, counted (CheckpointResets), and discarded — the
+// spool is replayed from its oldest record, which is safe because stores
+// ignore events they already have. Temporary files (*.tmp) are removed by
+// Open.
 package wal

@@ -90,7 +90,7 @@ type Reader struct {
 // segment, or with an offset inside a segment header, starts at the first
 // record of that segment.
 func (w *WAL) NewReader(pos Position) *Reader {
-	if first := w.First(); pos.Segment < first {
+	if first := w.oldest(); pos.Segment < first {
 		pos = Position{Segment: first}
 	}
 	return &Reader{w: w, pos: pos}
@@ -101,12 +101,12 @@ func (r *Reader) Position() Position { return r.pos }
 
 // Next returns the next synced record and the position just past it. The
 // record's bytes are valid until the next call. It returns io.EOF when every
-// synced record has been read (more may come: wait on WAL.Synced's channel),
+// synced record has been read (more may come later),
 // and a *CorruptionError for damaged data in a sealed segment; call
 // SkipSegment to move past it.
 func (r *Reader) Next() ([]byte, Position, error) {
 	for {
-		synced, _ := r.w.Synced()
+		synced := r.w.Synced()
 		if !r.pos.Less(synced) {
 			return nil, r.pos, io.EOF
 		}

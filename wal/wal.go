@@ -106,17 +106,19 @@ type WAL struct {
 	seg  int
 	size int64
 
-	mu       sync.Mutex
-	synced   Position      // end of the last synced record
-	notify   chan struct{} // closed and replaced after every sync
-	first    int           // oldest segment on disk
-	segBytes map[int]int64 // size of each segment on disk
-	failed   error         // set when the spool can no longer be written
-	closed   bool
+	mu        sync.Mutex
+	synced    Position      // end of the last synced record
+	committed Position      // stored elsewhere up to here (see Commit)
+	resets    int64         // invalid checkpoints discarded
+	first     int           // oldest segment on disk
+	segBytes  map[int]int64 // size of each segment on disk
+	failed    error         // set when the spool can no longer be written
+	closed    bool
 }
 
 // Open opens (creating if needed) the spool in dir, repairs a torn tail in
-// its newest segment, and starts a new segment for appends.
+// its newest segment, loads and validates the checkpoint (see Committed),
+// and starts a new segment for appends.
 func Open(dir string, opts Options) (*WAL, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
@@ -130,7 +132,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	w := &WAL{
 		dir: dir, opts: opts, log: opts.Logger,
 		reqs: make(chan *appendReq, 4096), quit: make(chan struct{}), stopped: make(chan struct{}),
-		notify: make(chan struct{}), segBytes: map[int]int64{},
+		segBytes: map[int]int64{},
 	}
 	if err := removeTemps(dir); err != nil {
 		return nil, err
@@ -157,6 +159,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	} else {
 		w.first = next
 	}
+	w.loadCheckpoint(segs)
 	if err := w.createSegment(next); err != nil {
 		return nil, err
 	}
@@ -164,9 +167,6 @@ func Open(dir string, opts Options) (*WAL, error) {
 	go w.run()
 	return w, nil
 }
-
-// Dir returns the spool's directory.
-func (w *WAL) Dir() string { return w.dir }
 
 func (w *WAL) segPath(n int) string {
 	return filepath.Join(w.dir, fmt.Sprintf("%08d%s", n, segmentSuffix))
@@ -441,8 +441,6 @@ func (w *WAL) writeGroup(group []*appendReq, positions *[]Position) error {
 	w.mu.Lock()
 	w.synced = Position{Segment: w.seg, Offset: w.size}
 	w.segBytes[w.seg] = w.size
-	close(w.notify)
-	w.notify = make(chan struct{})
 	w.mu.Unlock()
 	if w.opts.OnSync != nil {
 		w.opts.OnSync(time.Since(start), len(group), total)
@@ -488,16 +486,15 @@ func (w *WAL) Err() error {
 	return w.failed
 }
 
-// Synced returns the position after the last synced record and a channel
-// that is closed when more records are synced.
-func (w *WAL) Synced() (Position, <-chan struct{}) {
+// Synced returns the position after the last synced record.
+func (w *WAL) Synced() Position {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.synced, w.notify
+	return w.synced
 }
 
-// First returns the oldest segment still on disk.
-func (w *WAL) First() int {
+// oldest returns the oldest segment still on disk.
+func (w *WAL) oldest() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.first
@@ -513,9 +510,9 @@ func (w *WAL) Size() (bytes int64, segments int) {
 	return bytes, len(w.segBytes)
 }
 
-// RemoveBefore deletes every segment numbered below seg, never the active
-// one. Call it once the records in those segments are safely stored.
-func (w *WAL) RemoveBefore(seg int) error {
+// removeBefore deletes every segment numbered below seg, never the active
+// one (see Commit).
+func (w *WAL) removeBefore(seg int) error {
 	w.mu.Lock()
 	active := w.synced.Segment
 	var doomed []int

@@ -144,19 +144,136 @@ func TestAppendAfterCloseFails(t *testing.T) {
 	}
 }
 
-func TestRemoveBefore(t *testing.T) {
-	w := openWAL(t, t.TempDir(), 1024)
-	defer w.Close()
+func TestCommit(t *testing.T) {
+	dir := t.TempDir()
+	w := openWAL(t, dir, 1024)
 	appendN(t, w, 0, 100)
-	pos, _ := w.Synced()
-	if err := w.RemoveBefore(pos.Segment); err != nil {
+	r := w.NewReader(w.Committed())
+	var mid wal.Position
+	for range 60 {
+		_, pos, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid = pos
+	}
+	r.Close()
+	if err := w.Commit(mid); err != nil {
 		t.Fatal(err)
 	}
-	if _, segs := w.Size(); segs != 1 {
-		t.Fatalf("%d segments left, want only the active one", segs)
+	if got := w.Committed(); got != mid {
+		t.Fatalf("Committed = %s, want %s", got, mid)
 	}
-	if got, _ := readAll(t, w, false); len(got) == 0 || len(got) >= 100 {
-		t.Fatalf("after trimming, read %d records", len(got))
+	if _, segs := w.Size(); segs >= 5 {
+		t.Fatalf("%d segments left after committing record 60 of 100: nothing trimmed", segs)
+	}
+	if err := w.Commit(wal.Position{Segment: 999, Offset: 8}); err == nil {
+		t.Fatal("Commit beyond the synced end succeeded")
+	}
+	w.Close()
+	// The checkpoint survives a reopen and a reader resumes after record 59.
+	w = openWAL(t, dir, 1024)
+	defer w.Close()
+	if got := w.Committed(); got != mid {
+		t.Fatalf("after reopen Committed = %s, want %s", got, mid)
+	}
+	r = w.NewReader(w.Committed())
+	defer r.Close()
+	b, _, err := r.Next()
+	if err != nil || string(b) != string(rec(60)) {
+		t.Fatalf("first record after the checkpoint = %q, %v; want %q", b, err, rec(60))
+	}
+	if n := w.CheckpointResets(); n != 0 {
+		t.Fatalf("CheckpointResets = %d on a valid checkpoint", n)
+	}
+}
+
+// TestCheckpointValidation (issue 15, defect 1): an invalid checkpoint is
+// detected on open, counted, and the spool replays from its oldest record.
+func TestCheckpointValidation(t *testing.T) {
+	cases := []struct {
+		name string
+		// checkpoint returns the file's content given the segment files
+		// (oldest first) and the end of the last record.
+		checkpoint func(t *testing.T, segs []string, end wal.Position) string
+		// survive is how many of the 40 records are readable from Committed.
+		survive int
+		resets  int64
+	}{
+		{"Valid", func(t *testing.T, segs []string, end wal.Position) string { return end.String() }, 0, 0},
+		{"Missing", func(t *testing.T, segs []string, end wal.Position) string { return "" }, 40, 0},
+		{"PastEndSegment", func(t *testing.T, segs []string, end wal.Position) string {
+			return fmt.Sprintf("%d:8", end.Segment+3)
+		}, 40, 1},
+		{"PastEndOffset", func(t *testing.T, segs []string, end wal.Position) string {
+			return fmt.Sprintf("%d:%d", end.Segment, end.Offset+100)
+		}, 40, 1},
+		{"CorruptedDigit", func(t *testing.T, segs []string, end wal.Position) string {
+			return fmt.Sprintf("%d:%d9", end.Segment, end.Offset)
+		}, 40, 1},
+		{"NotARecordBoundary", func(t *testing.T, segs []string, end wal.Position) string {
+			return fmt.Sprintf("%d:%d", end.Segment, end.Offset-3)
+		}, 40, 1},
+		{"InsideHeader", func(t *testing.T, segs []string, end wal.Position) string { return "1:3" }, 40, 1},
+		{"Malformed", func(t *testing.T, segs []string, end wal.Position) string { return "1-8" }, 40, 1},
+		{"MissingSegment", func(t *testing.T, segs []string, end wal.Position) string {
+			if err := os.Remove(segs[1]); err != nil {
+				t.Fatal(err)
+			}
+			return "2:8"
+		}, -1, 1},
+		{"DrainedSegmentsDeleted", func(t *testing.T, segs []string, end wal.Position) string {
+			// The operator deleted the drained segment files but the
+			// checkpoint stayed; new records were then written.
+			return fmt.Sprintf("%d:8", end.Segment+1)
+		}, 40, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWAL(t, dir, 600)
+			appendN(t, w, 0, 40)
+			end := w.Synced()
+			w.Close()
+			segs := segments(t, dir)
+			perSeg := countPerSegment(t, dir, segs)
+			content := tc.checkpoint(t, segs, end)
+			if tc.name != "Missing" {
+				if err := os.WriteFile(filepath.Join(dir, "checkpoint"), []byte(content+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w = openWAL(t, dir, 600)
+			defer w.Close()
+			r := w.NewReader(w.Committed())
+			defer r.Close()
+			n := 0
+			for {
+				_, _, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				var ce *wal.CorruptionError
+				if errors.As(err, &ce) {
+					r.SkipSegment()
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			want := tc.survive
+			if want < 0 {
+				want = 40 - perSeg[1]
+			}
+			if n != want {
+				t.Fatalf("%d records readable from Committed %s, want %d", n, w.Committed(), want)
+			}
+			if got := w.CheckpointResets(); got != tc.resets {
+				t.Fatalf("CheckpointResets = %d, want %d", got, tc.resets)
+			}
+		})
 	}
 }
 
