@@ -185,4 +185,8 @@ type IngestStats struct {
 	// CheckpointResets counts invalid spool checkpoints found at start-up and
 	// discarded (the spool was then replayed from its oldest record).
 	CheckpointResets int64
+	// SpoolCorruptRecords counts spool records lost to damage the batcher
+	// stepped over since start (a lower bound where the damaged bytes may
+	// have held several records; the log says which).
+	SpoolCorruptRecords int64
 }

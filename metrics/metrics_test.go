@@ -133,12 +133,13 @@ func TestIngestStats(t *testing.T) {
 		"cairn_spool_failed":                 0,
 	})
 	// Values are read at scrape time.
-	s.Accepted, s.SpoolError, s.Flushing, s.CheckpointResets = 150, "disk full", false, 1
+	s.Accepted, s.SpoolError, s.Flushing, s.CheckpointResets, s.SpoolCorruptRecords = 150, "disk full", false, 1, 3
 	check(t, gather(t, reg), map[string]float64{
 		"cairn_events_accepted_total":         150,
 		"cairn_spool_failed":                  1,
 		"cairn_flush_in_progress":             0,
 		"cairn_spool_checkpoint_resets_total": 1,
+		"cairn_spool_corrupt_records_total":   3,
 	})
 }
 

@@ -93,6 +93,7 @@ type Pipeline struct {
 	accepted, stored, duplicates, deadLettered atomic.Int64
 	flushes, flushFailures                     atomic.Int64
 	backlog, backlogBytes                      atomic.Int64
+	corruptRecords                             atomic.Int64
 	flushing                                   atomic.Bool
 	lastFlushNanos, lastFlushAt                atomic.Int64
 
@@ -160,6 +161,7 @@ func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 		p.log.Info("replaying spool", "events", events, "bytes", bytes, "from", p.checkpoint.String())
 	}
 	p.spool = newSpoolSource(w, p.log)
+	p.spool.lost = &p.corruptRecords
 	p.src = p.spool
 	return p, nil
 }
@@ -210,22 +212,23 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 func (p *Pipeline) Stats() cairn.IngestStats {
 	bytes, segs := p.wal.Size()
 	st := cairn.IngestStats{
-		Backlog:           p.backlog.Load(),
-		BacklogBytes:      p.backlogBytes.Load(),
-		FlushSize:         p.opts.FlushSize,
-		FlushInterval:     p.opts.FlushInterval,
-		MaxBacklog:        p.opts.MaxBacklog,
-		Flushing:          p.flushing.Load(),
-		Accepted:          p.accepted.Load(),
-		Stored:            p.stored.Load(),
-		Duplicates:        p.duplicates.Load(),
-		DeadLettered:      p.deadLettered.Load(),
-		Flushes:           p.flushes.Load(),
-		FlushFailures:     p.flushFailures.Load(),
-		LastFlushDuration: time.Duration(p.lastFlushNanos.Load()),
-		SpoolBytes:        bytes,
-		SpoolSegments:     segs,
-		CheckpointResets:  p.wal.CheckpointResets(),
+		Backlog:             p.backlog.Load(),
+		BacklogBytes:        p.backlogBytes.Load(),
+		FlushSize:           p.opts.FlushSize,
+		FlushInterval:       p.opts.FlushInterval,
+		MaxBacklog:          p.opts.MaxBacklog,
+		Flushing:            p.flushing.Load(),
+		Accepted:            p.accepted.Load(),
+		Stored:              p.stored.Load(),
+		Duplicates:          p.duplicates.Load(),
+		DeadLettered:        p.deadLettered.Load(),
+		Flushes:             p.flushes.Load(),
+		FlushFailures:       p.flushFailures.Load(),
+		LastFlushDuration:   time.Duration(p.lastFlushNanos.Load()),
+		SpoolBytes:          bytes,
+		SpoolSegments:       segs,
+		CheckpointResets:    p.wal.CheckpointResets(),
+		SpoolCorruptRecords: p.corruptRecords.Load(),
 	}
 	if at := p.lastFlushAt.Load(); at != 0 {
 		st.LastFlushAt = time.Unix(0, at).UTC()

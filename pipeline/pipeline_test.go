@@ -424,3 +424,45 @@ func TestBadCheckpointReplaysSpool(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptRecordCounted (issue 15, defect 2): a damaged record in an older
+// spool segment costs only its own events; the loss is counted in Stats.
+func TestCorruptRecordCounted(t *testing.T) {
+	dir := t.TempDir()
+	e := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	e.store.failures.Store(1 << 30) // store down: the events stay in the spool
+	e.pipe.Start()
+	for i := range 40 {
+		if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("q%d", i), 5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	e.pipe.Close(ctx)
+	cancel()
+	e.wal.Close()
+	e.store.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.seg"))
+	if len(segs) < 2 {
+		t.Fatalf("want several segments, have %d", len(segs))
+	}
+	// Flip a byte inside the first record of the oldest segment.
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8+8+20] ^= 0x01
+	os.WriteFile(segs[0], b, 0o644)
+
+	e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	e2.pipe.Start()
+	if _, err := e2.pipe.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e2.store.CountEvents(context.Background()); c != 195 {
+		t.Fatalf("store has %d events, want 195 (one 5-event record lost)", c)
+	}
+	if n := e2.pipe.Stats().SpoolCorruptRecords; n != 1 {
+		t.Fatalf("SpoolCorruptRecords = %d, want 1", n)
+	}
+}

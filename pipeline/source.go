@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/cairn-dev/cairn/wal"
 )
@@ -47,6 +48,8 @@ type spoolSource struct {
 	r     *wal.Reader
 	log   *slog.Logger
 	ready chan struct{}
+	// lost counts records lost to damage (exact or lower bounds), if set.
+	lost *atomic.Int64
 }
 
 var _ Source = (*spoolSource)(nil)
@@ -55,15 +58,19 @@ func newSpoolSource(w *wal.WAL, log *slog.Logger) *spoolSource {
 	return &spoolSource{w: w, r: w.NewReader(w.Committed()), log: log, ready: make(chan struct{}, 1)}
 }
 
-// Next implements Source. Corruption is logged and stepped over.
+// Next implements Source. Damage is logged, counted and stepped over: the
+// reader resumes at the next valid record, so only damaged records are lost.
 func (s *spoolSource) Next() ([]byte, Position, error) {
 	for {
 		rec, pos, err := s.r.Next()
 		var ce *wal.CorruptionError
 		if errors.As(err, &ce) {
-			s.log.Error("spool corruption: skipping the rest of the segment", "segment", ce.Segment,
-				"offset", ce.Offset, "reason", ce.Reason)
-			s.r.SkipSegment()
+			s.log.Error("spool corruption: damaged records lost", "segment", ce.Segment,
+				"offset", ce.Offset, "reason", ce.Reason, "resumed_at", ce.Resume, "bytes", ce.Bytes,
+				"records_lost", ce.Records, "exact", ce.Exact)
+			if s.lost != nil {
+				s.lost.Add(int64(ce.Records))
+			}
 			continue
 		}
 		if err != nil && err != io.EOF {

@@ -1,10 +1,8 @@
 package wal
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -126,25 +124,37 @@ func (w *WAL) loadCheckpoint(segs []int) {
 }
 
 // isRecordEnd reports whether off is the end of the header or of a valid
-// record in segment seg, and the end of the segment's valid records.
+// record in segment seg (stepping over damage before it), and the end of the
+// segment's valid records.
 func isRecordEnd(f *os.File, seg int, off int64) (bool, int64) {
-	r := newSegmentReader(bufio.NewReaderSize(f, 1<<20), seg)
-	if err := r.readHeader(); err != nil {
+	if off == headerSize {
+		return true, headerSize
+	}
+	fi, err := f.Stat()
+	if err != nil {
 		return false, 0
 	}
+	size := func() (int64, error) { return fi.Size(), nil }
+	s, err := openScan(f, seg, headerSize, size, 1<<20)
+	var ce *CorruptionError
+	if err != nil && !errors.As(err, &ce) {
+		return false, 0
+	}
+	end := int64(headerSize)
 	for {
-		if r.off == off {
-			return true, r.off
+		if s.off() == off {
+			return true, off
 		}
-		if r.off > off {
-			return false, r.off
+		_, err := s.next(nil, -1)
+		if errors.As(err, &ce) {
+			continue
 		}
-		if _, err := r.next(nil); err != nil {
-			if err != io.EOF {
-				// Damage before off: off cannot be verified.
-				return false, r.off
-			}
-			return false, r.off
+		if err != nil {
+			return false, end
+		}
+		end = s.off()
+		if end > off {
+			return false, end
 		}
 	}
 }
