@@ -466,3 +466,48 @@ func TestCorruptRecordCounted(t *testing.T) {
 		t.Fatalf("SpoolCorruptRecords = %d, want 1", n)
 	}
 }
+
+// blockingSyncer is a deferred-sync store whose Sync waits for its context.
+type blockingSyncer struct{ *flakyStore }
+
+func (blockingSyncer) Sync(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCloseHonoursDeadline: Close returns soon after its context ends even
+// when the store's sync hangs (the commit uses the caller's deadline, not a
+// fresh timeout), and nothing is committed past what the store made durable.
+func TestCloseHonoursDeadline(t *testing.T) {
+	dir := t.TempDir()
+	ps, err := pebble.Open(filepath.Join(dir, "store"), pebble.Options{DeferSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	w, err := wal.Open(filepath.Join(dir, "spool"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p, err := pipeline.New(w, blockingSyncer{&flakyStore{EventStore: ps}}, pipeline.Options{FlushSize: 10, FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	if err := p.Ingest(context.Background(), events("h", 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := p.Close(ctx); err == nil {
+		t.Fatal("Close with a hanging store sync reported success")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v past a 100ms deadline", d)
+	}
+	if c := w.Committed(); c.Offset > 8 {
+		t.Fatalf("committed %s although the store never synced", c)
+	}
+}

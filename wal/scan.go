@@ -46,6 +46,9 @@ func openScan(ra io.ReaderAt, seg int, from int64, size func() (int64, error), b
 	}
 	s.seek(resume)
 	ce.Resume, ce.Bytes = resume, resume
+	if from > headerSize {
+		ce.Bytes = headerSize // only the header is in question
+	}
 	ce.Records, ce.Exact = 0, resume == from
 	if resume != from {
 		ce.Records = 1 // at least the record that started at from
