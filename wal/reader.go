@@ -96,9 +96,6 @@ func (w *WAL) NewReader(pos Position) *Reader {
 	return &Reader{w: w, pos: pos}
 }
 
-// Position returns the position after the last record returned.
-func (r *Reader) Position() Position { return r.pos }
-
 // Next returns the next synced record and the position just past it. The
 // record's bytes are valid until the next call. It returns io.EOF when every
 // synced record has been read (more may come later). Damaged data — a bad
