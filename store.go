@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -70,13 +71,80 @@ type RejectedEvent struct {
 // events are on disk and will reach the EventStore even across a crash.
 type Ingester interface {
 	// Ingest assigns an EventID to each event that has none, then appends the
-	// events to the spool and waits for them to be synced. Returns
-	// EUNAVAILABLE (with nothing accepted) when the backlog is full or the
-	// spool cannot be written.
+	// events to the spool and waits for them to be synced. When it fails,
+	// nothing is acknowledged and the error says why: an EUNAVAILABLE *Error
+	// wrapping ErrBacklogFull (too many events wait for the store),
+	// ErrSpoolFailed (the spool cannot be written) or ErrIngestClosed (the
+	// ingester is shutting down); or ctx's error if ctx ended first (the
+	// events may still have been written). RejectReason names each case.
 	Ingest(ctx context.Context, events []Event) error
 
 	// Stats returns a snapshot of the pipeline's counters.
 	Stats() IngestStats
+}
+
+// Sentinel causes of a failed Ingest, wrapped in an EUNAVAILABLE *Error.
+var (
+	// ErrBacklogFull means more than the allowed number of events are
+	// waiting for the store.
+	ErrBacklogFull = errors.New("ingest backlog full")
+	// ErrSpoolFailed means the spool cannot be written (disk full, I/O error).
+	ErrSpoolFailed = errors.New("spool failed")
+	// ErrIngestClosed means the ingester is closed or closing.
+	ErrIngestClosed = errors.New("ingester closed")
+)
+
+// Reasons events are refused at ingest: the one set of names shared by the
+// HTTP handler, the pipeline and the metrics (the "reason" label of
+// cairn_events_rejected_total).
+const (
+	// RejectInvalid: the request or an event is malformed (400).
+	RejectInvalid = "invalid"
+	// RejectTooLarge: a size limit was exceeded (413).
+	RejectTooLarge = "too_large"
+	// RejectUnsupported: unsupported media type or encoding (415).
+	RejectUnsupported = "unsupported_media_type"
+	// RejectBacklogFull: the backlog is full (503, ErrBacklogFull).
+	RejectBacklogFull = "backlog_full"
+	// RejectSpoolError: the spool cannot be written (503, ErrSpoolFailed).
+	RejectSpoolError = "spool_error"
+	// RejectClosed: the ingester is shutting down (503, ErrIngestClosed).
+	RejectClosed = "closed"
+	// RejectCanceled: the request's context ended before the events were
+	// synced (client gone or deadline).
+	RejectCanceled = "canceled"
+	// RejectInternal: any other failure.
+	RejectInternal = "internal"
+)
+
+// RejectReasons lists every Reject* name, for pre-registering metric series.
+var RejectReasons = []string{RejectInvalid, RejectTooLarge, RejectUnsupported,
+	RejectBacklogFull, RejectSpoolError, RejectClosed, RejectCanceled, RejectInternal}
+
+// RejectReason returns the Reject* name for an error refusing events at
+// ingest (from decoding or from Ingester.Ingest), and "" for nil.
+func RejectReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrBacklogFull):
+		return RejectBacklogFull
+	case errors.Is(err, ErrSpoolFailed):
+		return RejectSpoolError
+	case errors.Is(err, ErrIngestClosed):
+		return RejectClosed
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return RejectCanceled
+	}
+	switch ErrorCode(err) {
+	case EINVALID:
+		return RejectInvalid
+	case ETOOLARGE:
+		return RejectTooLarge
+	case EUNSUPPORTED:
+		return RejectUnsupported
+	}
+	return RejectInternal
 }
 
 // IngestStats is a snapshot of the ingest pipeline.
@@ -114,4 +182,11 @@ type IngestStats struct {
 	SpoolSegments int
 	// SpoolError is the spool's write failure, if any.
 	SpoolError string
+	// CheckpointResets counts invalid spool checkpoints found at start-up and
+	// discarded (the spool was then replayed from its oldest record).
+	CheckpointResets int64
+	// SpoolCorruptRecords counts spool records lost to damage the batcher
+	// stepped over since start (a lower bound where the damaged bytes may
+	// have held several records; the log says which).
+	SpoolCorruptRecords int64
 }

@@ -40,7 +40,7 @@ type AcceptedResponse struct {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	events, err := s.decodeEvents(w, r)
 	if err != nil {
-		s.reject(cairn.ErrorCode(err), max(1, len(events)))
+		s.reject(err, max(1, len(events)))
 		s.writeError(w, r, err)
 		return
 	}
@@ -48,11 +48,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.Canceled) {
 			return // client went away; nothing acknowledged
 		}
-		reason := "spool_error"
-		if cairn.ErrorCode(err) == cairn.EUNAVAILABLE && s.Ingester.Stats().SpoolError == "" {
-			reason = "backlog_full"
-		}
-		s.reject(reason, len(events))
+		s.reject(err, len(events))
 		s.writeError(w, r, err)
 		return
 	}
@@ -63,15 +59,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusAccepted, resp)
 }
 
-func (s *Server) reject(code string, n int) {
+// reject reports n events refused because of err, under its
+// cairn.RejectReason name.
+func (s *Server) reject(err error, n int) {
 	if s.OnRejected == nil {
 		return
 	}
-	reason := code
-	if code == cairn.EINVALID {
-		reason = "invalid"
-	}
-	s.OnRejected(reason, n)
+	s.OnRejected(cairn.RejectReason(err), n)
 }
 
 // decodeEvents reads, decompresses, parses and validates the request body.

@@ -272,3 +272,34 @@ func BenchmarkDecodeEvents(b *testing.B) {
 		}
 	}
 }
+
+// TestPostEventsRejectReason: the handler reports why Ingest failed from the
+// error itself (cairn.RejectReason), not from the ingester's stats; the
+// status and body stay 503 "unavailable".
+func TestPostEventsRejectReason(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		reason string
+	}{
+		{"BacklogFull", &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Backlog full.", Err: cairn.ErrBacklogFull}, cairn.RejectBacklogFull},
+		{"SpoolFailed", &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable.", Err: fmt.Errorf("%w: disk full", cairn.ErrSpoolFailed)}, cairn.RejectSpoolError},
+		{"Closed", &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Shutting down.", Err: cairn.ErrIngestClosed}, cairn.RejectClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			s := &cairnhttp.Server{Ingester: &fakeIngester{err: tc.err}, Store: nopStore{},
+				OnRejected: func(reason string, n int) { got = append(got, reason) }}
+			rec := post(t, s.Handler(), []byte(`{"userId":"u","sessionId":"s","type":"page_view"}`))
+			var body cairnhttp.ErrorResponse
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != 503 || body.Code != cairn.EUNAVAILABLE {
+				t.Fatalf("got %d %s, want 503 unavailable", rec.Code, rec.Body)
+			}
+			if len(got) != 1 || got[0] != tc.reason {
+				t.Fatalf("reasons %v, want [%s]", got, tc.reason)
+			}
+		})
+	}
+}

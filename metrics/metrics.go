@@ -18,6 +18,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,15 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cairn-dev/cairn"
-)
-
-// Rejection reasons passed to Metrics.Rejected.
-const (
-	ReasonInvalid     = "invalid"
-	ReasonTooLarge    = "too_large"
-	ReasonUnsupported = "unsupported_media_type"
-	ReasonBacklogFull = "backlog_full"
-	ReasonSpoolError  = "spool_error"
 )
 
 // Metrics holds Cairn's Prometheus collectors. Its methods are safe for
@@ -79,7 +71,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	m := &Metrics{reg: reg, gat: reg}
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_events_rejected_total",
-		Help: "Events refused at ingest, by reason (invalid, too_large, unsupported_media_type, backlog_full, spool_error).",
+		Help: "Events refused at ingest, by reason (" + strings.Join(cairn.RejectReasons, ", ") + ").",
 	}, []string{"reason"})
 	m.flushSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "cairn_flush_batch_size",
@@ -133,7 +125,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	}
 	// Every rejection reason is reported from the start, so rate() works and
 	// dashboards show zero rather than no data.
-	for _, r := range []string{ReasonInvalid, ReasonTooLarge, ReasonUnsupported, ReasonBacklogFull, ReasonSpoolError} {
+	for _, r := range cairn.RejectReasons {
 		m.rejected.WithLabelValues(r)
 	}
 	for _, k := range []string{cairn.EUNAVAILABLE, cairn.EINTERNAL} {
@@ -191,7 +183,8 @@ func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
-// Rejected counts events refused at ingest for reason. A request refused
+// Rejected counts events refused at ingest for reason (one of the
+// cairn.Reject* names). A request refused
 // before its events could be counted (e.g. malformed JSON) counts as one.
 func (m *Metrics) Rejected(reason string, events int) {
 	if m == nil {

@@ -74,8 +74,8 @@ func check(t *testing.T, got map[string]float64, want map[string]float64) {
 func TestHooks(t *testing.T) {
 	m, reg := newMetrics(t, metrics.Options{})
 
-	m.Rejected(metrics.ReasonInvalid, 3)
-	m.Rejected(metrics.ReasonBacklogFull, 0) // a request refused as a whole counts as one
+	m.Rejected(cairn.RejectInvalid, 3)
+	m.Rejected(cairn.RejectBacklogFull, 0) // a request refused as a whole counts as one
 	m.ObserveFlush(500, 20*time.Millisecond, nil)
 	m.ObserveFlush(200, time.Second, cairn.Errorf(cairn.EUNAVAILABLE, "down"))
 	m.ObserveFlush(200, time.Second, errors.New("boom"))
@@ -133,11 +133,13 @@ func TestIngestStats(t *testing.T) {
 		"cairn_spool_failed":                 0,
 	})
 	// Values are read at scrape time.
-	s.Accepted, s.SpoolError, s.Flushing = 150, "disk full", false
+	s.Accepted, s.SpoolError, s.Flushing, s.CheckpointResets, s.SpoolCorruptRecords = 150, "disk full", false, 1, 3
 	check(t, gather(t, reg), map[string]float64{
-		"cairn_events_accepted_total": 150,
-		"cairn_spool_failed":          1,
-		"cairn_flush_in_progress":     0,
+		"cairn_events_accepted_total":         150,
+		"cairn_spool_failed":                  1,
+		"cairn_flush_in_progress":             0,
+		"cairn_spool_checkpoint_resets_total": 1,
+		"cairn_spool_corrupt_records_total":   3,
 	})
 }
 
@@ -170,7 +172,7 @@ func TestDuplicateRegistration(t *testing.T) {
 
 func TestNilMetrics(t *testing.T) {
 	var m *metrics.Metrics
-	m.Rejected(metrics.ReasonInvalid, 1)
+	m.Rejected(cairn.RejectInvalid, 1)
 	m.ObserveFlush(1, time.Second, nil)
 	m.ObserveSync(time.Second, 1, 1)
 	m.ObserveRequest("x", 200, time.Second)

@@ -8,14 +8,18 @@
 // waiting event was received FlushInterval ago (measured from its receivedAt,
 // not from the last flush, so steady traffic cannot postpone it).
 //
-// The batcher's progress is a checkpoint file (spool position) next to the
-// spool. It advances only over events that are durable in the store: after a
-// successful write to a store that is durable on return, or — for a store
-// implementing cairn.DeferredSyncer, like the embedded one — after its Sync,
-// which the batcher calls at most every SyncInterval, when a spool segment
-// can be trimmed, when idle, and at shutdown. The file itself is written
-// without fsync: losing it only means replaying records the store already
-// has, which the idempotent store ignores.
+// The batcher reads from a Source (the spool here; a stream consumer could be
+// another) and commits its progress back to it. The committed position —
+// kept by the spool (wal.WAL.Commit) in its checkpoint file — advances only
+// over events that are durable in the store: after a successful write to a
+// store that is durable on return, or — for a store implementing
+// cairn.DeferredSyncer, like the embedded one — after its Sync, which the
+// batcher calls at most every SyncInterval, when a spool segment can be
+// trimmed, when idle, and at shutdown. A lost or invalid checkpoint only
+// means replaying records the store already has, which the idempotent store
+// ignores.
+//
+// The defaults of Options are the exported Default* constants.
 package pipeline
 
 import (
@@ -26,9 +30,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,14 +39,32 @@ import (
 	"github.com/google/uuid"
 )
 
+// Defaults for the zero fields of Options.
+const (
+	// DefaultFlushSize is the default FlushSize.
+	DefaultFlushSize = 500
+	// DefaultFlushInterval is the default FlushInterval.
+	DefaultFlushInterval = time.Second
+	// DefaultMaxBacklog is the default MaxBacklog.
+	DefaultMaxBacklog = 1_000_000
+	// DefaultMinBackoff is the default MinBackoff.
+	DefaultMinBackoff = 100 * time.Millisecond
+	// DefaultMaxBackoff is the default MaxBackoff.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultSyncInterval is the default SyncInterval.
+	DefaultSyncInterval = time.Second
+)
+
 // Options configure a Pipeline.
 type Options struct {
-	// FlushSize is the number of waiting events that triggers a store write.
+	// FlushSize is the number of waiting events that triggers a store write
+	// (DefaultFlushSize if zero).
 	FlushSize int
-	// FlushInterval is the longest an event waits before a store write.
+	// FlushInterval is the longest an event waits before a store write
+	// (DefaultFlushInterval if zero).
 	FlushInterval time.Duration
 	// MaxBacklog is the number of unflushed events above which Ingest
-	// refuses new events.
+	// refuses new events (DefaultMaxBacklog if zero).
 	MaxBacklog int64
 	// DeadLetterPath is the JSON-lines file receiving events the store
 	// refuses permanently.
@@ -55,16 +74,18 @@ type Options struct {
 	// OnFlush, if set, is called after every store write attempt.
 	OnFlush func(events int, d time.Duration, err error)
 	// MinBackoff and MaxBackoff bound the retry delay after a failed store
-	// write (defaults 100ms and 30s).
+	// write (DefaultMinBackoff and DefaultMaxBackoff if zero).
 	MinBackoff, MaxBackoff time.Duration
 	// SyncInterval is how often, at most, a cairn.DeferredSyncer store is
-	// synced while busy (default 1s).
+	// synced while busy (DefaultSyncInterval if zero).
 	SyncInterval time.Duration
 }
 
 // Pipeline is the durable ingest path. It implements cairn.Ingester.
 type Pipeline struct {
 	wal   *wal.WAL
+	src   Source       // what the batcher reads
+	spool *spoolSource // src, when it is the spool (Ingest wakes it)
 	store cairn.EventStore
 	opts  Options
 	log   *slog.Logger
@@ -72,13 +93,13 @@ type Pipeline struct {
 	accepted, stored, duplicates, deadLettered atomic.Int64
 	flushes, flushFailures                     atomic.Int64
 	backlog, backlogBytes                      atomic.Int64
+	corruptRecords                             atomic.Int64
 	flushing                                   atomic.Bool
 	lastFlushNanos, lastFlushAt                atomic.Int64
 
-	checkpoint wal.Position // durable in the store up to here (batcher-owned)
-	storedPos  wal.Position // written to the store up to here (batcher-owned)
+	checkpoint Position // durable in the store up to here (batcher-owned)
+	storedPos  Position // written to the store up to here (batcher-owned)
 	lastSync   time.Time
-	kick       chan struct{} // wakes the batcher: a flush may be due
 	drain      chan struct{} // closed to ask the batcher to flush everything and stop
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -88,48 +109,44 @@ type Pipeline struct {
 
 var _ cairn.Ingester = (*Pipeline)(nil)
 
-// New creates a pipeline over an open spool and store. It reads the
-// checkpoint and counts the events still waiting in the spool, so backlog
+// New creates a pipeline over an open spool and store: Ingest appends to the
+// spool, and the batcher reads it from its committed position (validated by
+// wal.Open). New counts the events still waiting in the spool, so backlog
 // figures are right from the start; call Start to begin flushing.
 func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 	if opts.FlushSize <= 0 {
-		opts.FlushSize = 500
+		opts.FlushSize = DefaultFlushSize
 	}
 	if opts.FlushInterval <= 0 {
-		opts.FlushInterval = time.Second
+		opts.FlushInterval = DefaultFlushInterval
 	}
 	if opts.MaxBacklog <= 0 {
-		opts.MaxBacklog = 1_000_000
+		opts.MaxBacklog = DefaultMaxBacklog
 	}
 	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 100 * time.Millisecond
+		opts.MinBackoff = DefaultMinBackoff
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
+		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	if opts.SyncInterval <= 0 {
-		opts.SyncInterval = time.Second
+		opts.SyncInterval = DefaultSyncInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{wal: w, store: store, opts: opts, log: opts.Logger,
-		kick: make(chan struct{}, 1), drain: make(chan struct{}), done: make(chan struct{})}
-	p.checkpoint = p.readCheckpoint()
+		drain: make(chan struct{}), done: make(chan struct{})}
+	p.checkpoint = w.Committed()
 	p.storedPos = p.checkpoint
-	// Count what is waiting.
-	r := w.NewReader(p.checkpoint)
-	defer r.Close()
+	// Count what is waiting (quietly: the batcher reports any damage).
+	count := newSpoolSource(w, slog.New(slog.DiscardHandler))
+	defer count.Close()
 	var events, bytes int64
 	for {
-		rec, _, err := r.Next()
+		rec, _, err := count.Next()
 		if err == io.EOF {
 			break
-		}
-		var ce *wal.CorruptionError
-		if errors.As(err, &ce) {
-			r.SkipSegment()
-			continue
 		} else if err != nil {
 			return nil, fmt.Errorf("scan spool: %w", err)
 		}
@@ -143,38 +160,10 @@ func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 	if events > 0 {
 		p.log.Info("replaying spool", "events", events, "bytes", bytes, "from", p.checkpoint.String())
 	}
+	p.spool = newSpoolSource(w, p.log)
+	p.spool.lost = &p.corruptRecords
+	p.src = p.spool
 	return p, nil
-}
-
-func (p *Pipeline) checkpointPath() string { return filepath.Join(p.wal.Dir(), "checkpoint") }
-
-func (p *Pipeline) readCheckpoint() wal.Position {
-	b, err := os.ReadFile(p.checkpointPath())
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			p.log.Warn("cannot read spool checkpoint; replaying the whole spool", "err", err)
-		}
-		return wal.Position{}
-	}
-	seg, off, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
-	s, err1 := strconv.Atoi(seg)
-	o, err2 := strconv.ParseInt(off, 10, 64)
-	if !ok || err1 != nil || err2 != nil || s < 0 || o < 0 {
-		p.log.Warn("malformed spool checkpoint; replaying the whole spool", "content", string(b))
-		return wal.Position{}
-	}
-	return wal.Position{Segment: s, Offset: o}
-}
-
-func (p *Pipeline) writeCheckpoint(pos wal.Position) error {
-	tmp := p.checkpointPath() + ".tmp"
-	if err := os.WriteFile(tmp, []byte(pos.String()+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, p.checkpointPath()); err != nil {
-		return fmt.Errorf("rename checkpoint: %w", err)
-	}
-	return nil
 }
 
 // Ingest durably accepts events. See cairn.Ingester.
@@ -184,7 +173,7 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	}
 	if b := p.backlog.Load(); b+int64(len(events)) > p.opts.MaxBacklog {
 		return &cairn.Error{Code: cairn.EUNAVAILABLE,
-			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b)}
+			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b), Err: cairn.ErrBacklogFull}
 	}
 	for i := range events {
 		if events[i].EventID == "" {
@@ -197,10 +186,15 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	}
 	rec := cairn.AppendBatch(make([]byte, 0, 64+len(events)*300), events)
 	if _, err := p.wal.Append(ctx, rec); err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			return err
+		case errors.Is(err, wal.ErrClosed):
+			return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Shutting down; retry later.",
+				Err: fmt.Errorf("%w: %w", cairn.ErrIngestClosed, err)}
 		}
-		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.", Err: err}
+		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.",
+			Err: fmt.Errorf("%w: %w", cairn.ErrSpoolFailed, err)}
 	}
 	n := int64(len(events))
 	p.accepted.Add(n)
@@ -209,10 +203,7 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	// (it must start the interval clock) or just reached FlushSize. Between
 	// those, its timer covers the oldest waiting event.
 	if prev, size := p.backlog.Add(n)-n, int64(p.opts.FlushSize); prev <= 0 || prev < size && prev+n >= size {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+		p.spool.notify()
 	}
 	return nil
 }
@@ -221,21 +212,23 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 func (p *Pipeline) Stats() cairn.IngestStats {
 	bytes, segs := p.wal.Size()
 	st := cairn.IngestStats{
-		Backlog:           p.backlog.Load(),
-		BacklogBytes:      p.backlogBytes.Load(),
-		FlushSize:         p.opts.FlushSize,
-		FlushInterval:     p.opts.FlushInterval,
-		MaxBacklog:        p.opts.MaxBacklog,
-		Flushing:          p.flushing.Load(),
-		Accepted:          p.accepted.Load(),
-		Stored:            p.stored.Load(),
-		Duplicates:        p.duplicates.Load(),
-		DeadLettered:      p.deadLettered.Load(),
-		Flushes:           p.flushes.Load(),
-		FlushFailures:     p.flushFailures.Load(),
-		LastFlushDuration: time.Duration(p.lastFlushNanos.Load()),
-		SpoolBytes:        bytes,
-		SpoolSegments:     segs,
+		Backlog:             p.backlog.Load(),
+		BacklogBytes:        p.backlogBytes.Load(),
+		FlushSize:           p.opts.FlushSize,
+		FlushInterval:       p.opts.FlushInterval,
+		MaxBacklog:          p.opts.MaxBacklog,
+		Flushing:            p.flushing.Load(),
+		Accepted:            p.accepted.Load(),
+		Stored:              p.stored.Load(),
+		Duplicates:          p.duplicates.Load(),
+		DeadLettered:        p.deadLettered.Load(),
+		Flushes:             p.flushes.Load(),
+		FlushFailures:       p.flushFailures.Load(),
+		LastFlushDuration:   time.Duration(p.lastFlushNanos.Load()),
+		SpoolBytes:          bytes,
+		SpoolSegments:       segs,
+		CheckpointResets:    p.wal.CheckpointResets(),
+		SpoolCorruptRecords: p.corruptRecords.Load(),
 	}
 	if at := p.lastFlushAt.Load(); at != 0 {
 		st.LastFlushAt = time.Unix(0, at).UTC()
@@ -279,20 +272,19 @@ func (p *Pipeline) Close(ctx context.Context) (int64, error) {
 type staged struct {
 	events []cairn.Event
 	bytes  int64
-	end    wal.Position
+	end    Position
 }
 
 // run is the batcher loop.
 func (p *Pipeline) run(ctx context.Context) {
-	r := p.wal.NewReader(p.checkpoint)
-	defer r.Close()
-	defer p.commit(true) // whatever the store has, durably, before exiting
+	defer p.src.Close()
+	defer p.commit(ctx, true) // whatever the store has, durably, before exiting
 	var st staged
 	draining := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		caughtUp := p.fill(r, &st)
+		caughtUp := p.fill(&st)
 		if !draining {
 			select {
 			case <-p.drain:
@@ -314,7 +306,7 @@ func (p *Pipeline) run(ctx context.Context) {
 			continue
 		}
 		if caughtUp && len(st.events) == 0 {
-			p.commit(true) // idle: make the store durable and trim now
+			p.commit(ctx, true) // idle: make the store durable and trim now
 			if draining {
 				return
 			}
@@ -329,7 +321,7 @@ func (p *Pipeline) run(ctx context.Context) {
 		// Every Ingest after fill's EOF either kicked (backlog empty, or
 		// FlushSize reached) or is behind a staged event whose timer is set.
 		select {
-		case <-p.kick:
+		case <-p.src.Ready():
 		case <-timer.C:
 		case <-p.drain:
 			draining = true
@@ -339,21 +331,13 @@ func (p *Pipeline) run(ctx context.Context) {
 	}
 }
 
-// fill reads spool records into st until FlushSize events are staged or the
-// spool is exhausted; it reports whether it reached the end of the spool.
-func (p *Pipeline) fill(r *wal.Reader, st *staged) bool {
+// fill reads source records into st until FlushSize events are staged or
+// the source is exhausted; it reports whether it reached the end.
+func (p *Pipeline) fill(st *staged) bool {
 	for len(st.events) < p.opts.FlushSize {
-		rec, end, err := r.Next()
+		rec, end, err := p.src.Next()
 		if err == io.EOF {
 			return true
-		}
-		var ce *wal.CorruptionError
-		if errors.As(err, &ce) {
-			p.log.Error("spool corruption: skipping the rest of the segment", "segment", ce.Segment,
-				"offset", ce.Offset, "reason", ce.Reason)
-			r.SkipSegment()
-			st.end = r.Position()
-			continue
 		}
 		if err != nil {
 			p.log.Error("spool read failed", "err", err)
@@ -421,37 +405,33 @@ func (p *Pipeline) flush(ctx context.Context, st *staged) error {
 	p.backlog.Add(-int64(len(st.events)))
 	p.backlogBytes.Add(-st.bytes)
 	p.storedPos = st.end
-	p.commit(false)
+	p.commit(ctx, false)
 	return nil
 }
 
-// commit advances the checkpoint to what the store holds durably and trims
-// the spool behind it. For a cairn.DeferredSyncer store it first syncs the
-// store — unless force is false, the last sync was under SyncInterval ago,
-// and no spool segment would be freed.
-func (p *Pipeline) commit(force bool) {
-	if p.storedPos == p.checkpoint {
+// commit advances the source's committed position to what the store holds
+// durably (the spool then trims behind it). For a cairn.DeferredSyncer store
+// it first syncs the store — unless force is false, the last sync was under
+// SyncInterval ago, and committing would free nothing. ctx is the batcher's
+// run context: when Close's deadline has passed, the sync is not attempted
+// and the events stay in the source, to be replayed.
+func (p *Pipeline) commit(ctx context.Context, force bool) {
+	if p.storedPos == p.checkpoint || ctx.Err() != nil {
 		return
 	}
 	if syncer, ok := p.store.(cairn.DeferredSyncer); ok {
-		if !force && time.Since(p.lastSync) < p.opts.SyncInterval && p.storedPos.Segment == p.checkpoint.Segment {
+		if !force && time.Since(p.lastSync) < p.opts.SyncInterval && !p.src.Releases(p.storedPos) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := syncer.Sync(ctx)
-		cancel()
-		if err != nil {
+		if err := syncer.Sync(ctx); err != nil {
 			p.log.Warn("store sync failed; the spool keeps the events", "err", err)
 			return
 		}
 		p.lastSync = time.Now()
 	}
 	p.checkpoint = p.storedPos
-	if err := p.writeCheckpoint(p.checkpoint); err != nil {
-		p.log.Warn("cannot save spool checkpoint", "err", err)
-	}
-	if err := p.wal.RemoveBefore(p.checkpoint.Segment); err != nil {
-		p.log.Warn("cannot trim spool", "err", err)
+	if err := p.src.Commit(ctx, p.checkpoint); err != nil {
+		p.log.Warn("cannot commit spool position", "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -342,5 +343,171 @@ func TestDeferredSyncCheckpoints(t *testing.T) {
 	}
 	if n, _ := ps.CountEvents(context.Background()); n != 200 {
 		t.Fatalf("store has %d events, want 200", n)
+	}
+}
+
+// TestIngestErrorsSayWhy: Ingest's error names its cause, so callers need
+// not read Stats to find out.
+func TestIngestErrorsSayWhy(t *testing.T) {
+	t.Run("BacklogFull", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour, MaxBacklog: 1})
+		err := e.pipe.Ingest(context.Background(), events("f", 2))
+		if !errors.Is(err, cairn.ErrBacklogFull) || cairn.RejectReason(err) != cairn.RejectBacklogFull || cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+			t.Fatalf("Ingest = %v, want EUNAVAILABLE wrapping ErrBacklogFull", err)
+		}
+	})
+	t.Run("Closed", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{})
+		e.wal.Close()
+		err := e.pipe.Ingest(context.Background(), events("c", 1))
+		if !errors.Is(err, cairn.ErrIngestClosed) || cairn.RejectReason(err) != cairn.RejectClosed || cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+			t.Fatalf("Ingest = %v, want EUNAVAILABLE wrapping ErrIngestClosed", err)
+		}
+	})
+	t.Run("Canceled", func(t *testing.T) {
+		e := setup(t, "", pipeline.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := e.pipe.Ingest(ctx, events("x", 1))
+		if err != nil && cairn.RejectReason(err) != cairn.RejectCanceled {
+			t.Fatalf("Ingest = %v, want nil or context.Canceled", err)
+		}
+	})
+}
+
+// TestBadCheckpointReplaysSpool (issue 15, defect 1): a checkpoint that
+// points past the end of the spool (drained segments deleted, a corrupted
+// digit) must not hide the backlog: the spool is replayed from its oldest
+// record and every event reaches the store.
+func TestBadCheckpointReplaysSpool(t *testing.T) {
+	cases := []struct {
+		name       string
+		checkpoint func(end wal.Position) string
+	}{
+		{"PastEndSegment", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment+5, 8) }},
+		{"PastEndOffset", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment, end.Offset+1000) }},
+		{"CorruptedDigit", func(end wal.Position) string { return fmt.Sprintf("%d:%d\n", end.Segment, end.Offset*10+7) }},
+		{"NotARecordBoundary", func(end wal.Position) string { return "1:13\n" }},
+		{"Malformed", func(end wal.Position) string { return "1:x\n" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+			e.store.failures.Store(1 << 30) // store down: the events stay in the spool
+			e.pipe.Start()
+			for i := range 3 {
+				if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("k%d", i), 10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			end := e.wal.Synced()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			e.pipe.Close(ctx)
+			cancel()
+			e.wal.Close()
+			e.store.Close()
+			if err := os.WriteFile(filepath.Join(dir, "spool", "checkpoint"), []byte(tc.checkpoint(end)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+			if b := e2.pipe.Stats().Backlog; b != 30 {
+				t.Fatalf("backlog after restart with checkpoint %q = %d, want 30", tc.checkpoint(end), b)
+			}
+			e2.pipe.Start()
+			if n, err := e2.pipe.Close(context.Background()); err != nil || n != 30 {
+				t.Fatalf("drain flushed %d, %v; want 30", n, err)
+			}
+			if c, _ := e2.store.CountEvents(context.Background()); c != 30 {
+				t.Fatalf("store has %d events, want 30", c)
+			}
+		})
+	}
+}
+
+// TestCorruptRecordCounted (issue 15, defect 2): a damaged record in an older
+// spool segment costs only its own events; the loss is counted in Stats.
+func TestCorruptRecordCounted(t *testing.T) {
+	dir := t.TempDir()
+	e := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	e.store.failures.Store(1 << 30) // store down: the events stay in the spool
+	e.pipe.Start()
+	for i := range 40 {
+		if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("q%d", i), 5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	e.pipe.Close(ctx)
+	cancel()
+	e.wal.Close()
+	e.store.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.seg"))
+	if len(segs) < 2 {
+		t.Fatalf("want several segments, have %d", len(segs))
+	}
+	// Flip a byte inside the first record of the oldest segment.
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8+8+20] ^= 0x01
+	os.WriteFile(segs[0], b, 0o644)
+
+	e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
+	e2.pipe.Start()
+	if _, err := e2.pipe.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e2.store.CountEvents(context.Background()); c != 195 {
+		t.Fatalf("store has %d events, want 195 (one 5-event record lost)", c)
+	}
+	if n := e2.pipe.Stats().SpoolCorruptRecords; n != 1 {
+		t.Fatalf("SpoolCorruptRecords = %d, want 1", n)
+	}
+}
+
+// blockingSyncer is a deferred-sync store whose Sync waits for its context.
+type blockingSyncer struct{ *flakyStore }
+
+func (blockingSyncer) Sync(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCloseHonoursDeadline: Close returns soon after its context ends even
+// when the store's sync hangs (the commit uses the caller's deadline, not a
+// fresh timeout), and nothing is committed past what the store made durable.
+func TestCloseHonoursDeadline(t *testing.T) {
+	dir := t.TempDir()
+	ps, err := pebble.Open(filepath.Join(dir, "store"), pebble.Options{DeferSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	w, err := wal.Open(filepath.Join(dir, "spool"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p, err := pipeline.New(w, blockingSyncer{&flakyStore{EventStore: ps}}, pipeline.Options{FlushSize: 10, FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	if err := p.Ingest(context.Background(), events("h", 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := p.Close(ctx); err == nil {
+		t.Fatal("Close with a hanging store sync reported success")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v past a 100ms deadline", d)
+	}
+	if c := w.Committed(); c.Offset > 8 {
+		t.Fatalf("committed %s although the store never synced", c)
 	}
 }

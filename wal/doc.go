@@ -24,7 +24,7 @@
 //
 // A record never spans two segments, so a torn write can only damage the
 // tail of the newest segment. Lengths are 1..MaxRecordSize; a zero length
-// (the zero-fill a crash can leave) is treated as the end of valid data.
+// (the zero-fill a crash can leave) is never a valid record.
 //
 // # Durability
 //
@@ -36,9 +36,47 @@
 //
 // # Recovery
 //
-// Open scans the newest segment and truncates it after its last valid record
-// (a torn tail from a crash), logging what it cut; this never prevents
-// start-up. Then it starts a fresh segment, so older segments are immutable.
-// A Reader returns a *CorruptionError for damage found in an older segment;
-// the caller decides whether to skip the rest of that segment.
+// A valid record is a frame whose length is sane, whose data lies inside
+// the segment, and whose CRC-32C matches. Damage never costs more than the
+// damaged bytes:
+//
+//   - Resynchronisation. After a bad record (bad checksum, bad or zero
+//     length, short data) a Reader scans forward byte by byte for the next
+//     valid frame and resumes there, so only the damaged record is lost. It
+//     reports the damage once as a *CorruptionError (segment, offset, where
+//     it resumed, bytes and records lost — exact when the damaged record's
+//     length was intact, otherwise a lower bound) and then continues. To keep
+//     the scan of random garbage cheap, a candidate longer than 64 KiB must
+//     also be followed by the end of the data or something that can follow a
+//     record; a valid long record directly followed by a second damaged
+//     length is therefore skipped too (it stays on disk).
+//   - Bad segment header. A damaged magic or version is reported (no record
+//     lost) and the records after it are read as usual.
+//   - Missing segment. A gap in the numbering is reported and skipped.
+//   - Torn tail. Open scans the newest segment the same way. Damage with no
+//     valid record after it is a torn tail (a crash mid-write, or damage in
+//     the last record, which cannot be told apart): its bytes are copied to
+//     "<segment>.broken" (synced, as etcd does) and the segment truncated
+//     after its last valid record, logged at WARN. Damage followed by valid
+//     records is corruption in the middle: it is logged and kept in place,
+//     and readers step over it — bytes holding valid records are never cut.
+//     The ".broken" copy is deleted with its segment.
+//
+// Open then starts a fresh segment, so older segments are immutable.
+//
+// # Checkpoint
+//
+// The spool also keeps its committed position: Commit(pos) records that
+// every record before pos is stored elsewhere, writes "segment:offset\n" to
+// the file "checkpoint" in the spool directory (through "checkpoint.tmp" and
+// a rename, without fsync: losing it only means replaying stored records),
+// and deletes the segments wholly before pos. Committed returns it. Open
+// validates the checkpoint against the segments on disk: one that is
+// malformed, names a segment past the newest or one that is missing, or an
+// offset that is not the end of the header or of a valid record in its
+// segment (a corrupted digit, drained segments deleted by hand) is logged at
+// ERROR with what was found, counted (CheckpointResets), and discarded — the
+// spool is replayed from its oldest record, which is safe because stores
+// ignore events they already have. Temporary files (*.tmp) are removed by
+// Open.
 package wal

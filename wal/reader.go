@@ -82,7 +82,7 @@ type Reader struct {
 	w   *WAL
 	pos Position
 	f   *os.File
-	sr  *segmentReader
+	sc  *segmentScan
 	buf []byte
 }
 
@@ -90,23 +90,21 @@ type Reader struct {
 // segment, or with an offset inside a segment header, starts at the first
 // record of that segment.
 func (w *WAL) NewReader(pos Position) *Reader {
-	if first := w.First(); pos.Segment < first {
+	if first := w.oldest(); pos.Segment < first {
 		pos = Position{Segment: first}
 	}
 	return &Reader{w: w, pos: pos}
 }
 
-// Position returns the position after the last record returned.
-func (r *Reader) Position() Position { return r.pos }
-
 // Next returns the next synced record and the position just past it. The
 // record's bytes are valid until the next call. It returns io.EOF when every
-// synced record has been read (more may come: wait on WAL.Synced's channel),
-// and a *CorruptionError for damaged data in a sealed segment; call
-// SkipSegment to move past it.
+// synced record has been read (more may come later). Damaged data — a bad
+// record, a bad segment header, a missing segment — is returned once as a
+// *CorruptionError saying what was lost; the Reader has already stepped over
+// it (to the next valid record), so call Next again to continue.
 func (r *Reader) Next() ([]byte, Position, error) {
 	for {
-		synced, _ := r.w.Synced()
+		synced := r.w.Synced()
 		if !r.pos.Less(synced) {
 			return nil, r.pos, io.EOF
 		}
@@ -115,12 +113,11 @@ func (r *Reader) Next() ([]byte, Position, error) {
 				return nil, r.pos, err
 			}
 		}
+		limit := int64(-1)
 		if r.pos.Segment == synced.Segment {
-			r.sr.limit = synced.Offset
-		} else {
-			r.sr.limit = -1
+			limit = synced.Offset
 		}
-		rec, err := r.sr.next(r.buf)
+		rec, err := r.sc.next(r.buf, limit)
 		if err == io.EOF {
 			if r.pos.Segment < synced.Segment {
 				r.advance(r.pos.Segment + 1)
@@ -128,53 +125,53 @@ func (r *Reader) Next() ([]byte, Position, error) {
 			}
 			return nil, r.pos, io.EOF
 		}
+		r.pos.Offset = r.sc.off()
 		if err != nil {
 			return nil, r.pos, err
 		}
 		r.buf = rec
-		r.pos.Offset = r.sr.off
 		return rec, r.pos, nil
 	}
 }
 
-// open opens the reader's current segment and seeks to its position. A
-// missing segment is reported as corruption; SkipSegment moves past it.
+// open opens the reader's current segment at its position. A missing
+// segment, or a damaged header, is reported as corruption (already stepped
+// over).
 func (r *Reader) open() error {
-	f, err := os.Open(r.w.segPath(r.pos.Segment))
+	path := r.w.segPath(r.pos.Segment)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &CorruptionError{Segment: r.pos.Segment, Offset: 0, Reason: "segment missing"}
+		seg := r.pos.Segment
+		r.advance(seg + 1)
+		return &CorruptionError{Segment: seg, Offset: 0, Reason: "segment missing"}
 	} else if err != nil {
 		return fmt.Errorf("open segment %d: %w", r.pos.Segment, err)
 	}
-	sr := newSegmentReader(bufio.NewReaderSize(f, 256<<10), r.pos.Segment)
-	if err := sr.readHeader(); err != nil {
+	size := func() (int64, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, fmt.Errorf("stat segment %d: %w", r.pos.Segment, err)
+		}
+		return fi.Size(), nil
+	}
+	sc, err := openScan(f, r.pos.Segment, r.pos.Offset, size, 256<<10)
+	var ce *CorruptionError
+	if err != nil && !errors.As(err, &ce) {
 		f.Close()
 		return err
 	}
-	if r.pos.Offset > headerSize {
-		if _, err := f.Seek(r.pos.Offset, io.SeekStart); err != nil {
-			f.Close()
-			return fmt.Errorf("seek segment %d: %w", r.pos.Segment, err)
-		}
-		sr.r.Reset(f)
-		sr.off = r.pos.Offset
-	}
-	r.pos.Offset = sr.off
-	r.f, r.sr = f, sr
-	return nil
+	r.f, r.sc = f, sc
+	r.pos.Offset = sc.off()
+	return err
 }
 
 func (r *Reader) advance(seg int) {
 	if r.f != nil {
 		r.f.Close()
-		r.f, r.sr = nil, nil
+		r.f, r.sc = nil, nil
 	}
 	r.pos = Position{Segment: seg}
 }
-
-// SkipSegment abandons the rest of the current segment (after a
-// *CorruptionError) and continues with the next one.
-func (r *Reader) SkipSegment() { r.advance(r.pos.Segment + 1) }
 
 // Close releases the reader's open file.
 func (r *Reader) Close() error {
@@ -182,6 +179,6 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	err := r.f.Close()
-	r.f, r.sr = nil, nil
+	r.f, r.sc = nil, nil
 	return err
 }

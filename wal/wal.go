@@ -42,11 +42,24 @@ var (
 	ErrTooLarge = errors.New("wal: record too large")
 )
 
-// CorruptionError reports damaged data at a position in a segment.
+// CorruptionError reports damaged data in a segment, and how a Reader
+// stepped over it.
 type CorruptionError struct {
+	// Segment and Offset locate the start of the damage.
 	Segment int
 	Offset  int64
-	Reason  string
+	// Reason says what was wrong.
+	Reason string
+	// Resume is the offset where reading resumed: the next valid record, or
+	// the end of the segment's data when none follows.
+	Resume int64
+	// Bytes is the number of bytes stepped over (Resume - Offset).
+	Bytes int64
+	// Records is the number of records lost: exact when Exact, otherwise a
+	// lower bound (the damaged bytes may have held more than one record).
+	Records int
+	// Exact reports whether Records is exact.
+	Exact bool
 }
 
 // Error implements error.
@@ -106,17 +119,19 @@ type WAL struct {
 	seg  int
 	size int64
 
-	mu       sync.Mutex
-	synced   Position      // end of the last synced record
-	notify   chan struct{} // closed and replaced after every sync
-	first    int           // oldest segment on disk
-	segBytes map[int]int64 // size of each segment on disk
-	failed   error         // set when the spool can no longer be written
-	closed   bool
+	mu        sync.Mutex
+	synced    Position      // end of the last synced record
+	committed Position      // stored elsewhere up to here (see Commit)
+	resets    int64         // invalid checkpoints discarded
+	first     int           // oldest segment on disk
+	segBytes  map[int]int64 // size of each segment on disk
+	failed    error         // set when the spool can no longer be written
+	closed    bool
 }
 
 // Open opens (creating if needed) the spool in dir, repairs a torn tail in
-// its newest segment, and starts a new segment for appends.
+// its newest segment, loads and validates the checkpoint (see Committed),
+// and starts a new segment for appends.
 func Open(dir string, opts Options) (*WAL, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
@@ -130,7 +145,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	w := &WAL{
 		dir: dir, opts: opts, log: opts.Logger,
 		reqs: make(chan *appendReq, 4096), quit: make(chan struct{}), stopped: make(chan struct{}),
-		notify: make(chan struct{}), segBytes: map[int]int64{},
+		segBytes: map[int]int64{},
 	}
 	if err := removeTemps(dir); err != nil {
 		return nil, err
@@ -157,6 +172,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	} else {
 		w.first = next
 	}
+	w.loadCheckpoint(segs)
 	if err := w.createSegment(next); err != nil {
 		return nil, err
 	}
@@ -164,9 +180,6 @@ func Open(dir string, opts Options) (*WAL, error) {
 	go w.run()
 	return w, nil
 }
-
-// Dir returns the spool's directory.
-func (w *WAL) Dir() string { return w.dir }
 
 func (w *WAL) segPath(n int) string {
 	return filepath.Join(w.dir, fmt.Sprintf("%08d%s", n, segmentSuffix))
@@ -209,7 +222,11 @@ func removeTemps(dir string) error {
 	return nil
 }
 
-// repair truncates segment n after its last valid record.
+// repair makes the newest segment n end at a record boundary. Damage at its
+// very end with no valid record after it is a torn tail (a crash mid-write):
+// the tail is copied to "<segment>.broken" and cut. Damage followed by valid
+// records is corruption in the middle: it is kept in place (readers step
+// over it) and logged, so no valid record is ever deleted.
 func (w *WAL) repair(n int) error {
 	path := w.segPath(n)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -221,14 +238,26 @@ func (w *WAL) repair(n int) error {
 	if err != nil {
 		return fmt.Errorf("stat segment %d: %w", n, err)
 	}
-	valid, cerr := scanValid(f, n)
-	if cerr == nil {
+	size := fi.Size()
+	valid, headerOK, middle, err := scanValid(f, n, size)
+	if err != nil {
+		return fmt.Errorf("scan segment %d: %w", n, err)
+	}
+	for _, ce := range middle {
+		w.log.Warn("spool: damaged data in the middle of the newest segment; kept, readers step over it",
+			"segment", n, "offset", ce.Offset, "bytes", ce.Bytes, "reason", ce.Reason)
+	}
+	if valid == size {
 		return nil
 	}
+	if err := w.saveBroken(f, n, valid, size); err != nil {
+		return err
+	}
 	w.log.Warn("spool: truncating torn tail", "segment", n, "offset", valid,
-		"discarded_bytes", fi.Size()-valid, "reason", cerr.Reason)
-	if valid < headerSize {
-		// Not even a header survived: rewrite one so the segment stays readable.
+		"discarded_bytes", size-valid, "copy", w.segPath(n)+".broken")
+	if !headerOK && valid <= headerSize {
+		// No record and no header survived: rewrite the header so the
+		// segment stays readable.
 		if err := f.Truncate(0); err != nil {
 			return fmt.Errorf("truncate segment %d: %w", n, err)
 		}
@@ -246,24 +275,61 @@ func (w *WAL) repair(n int) error {
 	return nil
 }
 
-// scanValid reads a whole segment and returns the offset after its last valid
-// record and the first corruption found (nil if the segment is clean).
-func scanValid(f *os.File, seg int) (int64, *CorruptionError) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, &CorruptionError{Segment: seg, Reason: err.Error()}
+// saveBroken copies bytes [from, to) of segment n to "<segment>.broken"
+// (synced) before they are cut, as etcd does.
+func (w *WAL) saveBroken(f *os.File, n int, from, to int64) error {
+	b := make([]byte, to-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read torn tail of segment %d: %w", n, err)
 	}
-	r := newSegmentReader(bufio.NewReaderSize(f, 1<<20), seg)
-	if err := r.readHeader(); err != nil {
-		return 0, asCorruption(err, seg, 0)
+	path := w.segPath(n) + ".broken"
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("save torn tail of segment %d: %w", n, err)
+	}
+	bf, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("save torn tail of segment %d: %w", n, err)
+	}
+	defer bf.Close()
+	if err := bf.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
+}
+
+// scanValid reads a whole segment of size bytes, stepping over damage. It
+// returns the offset after its last valid record (headerSize with none, 0
+// when the header is damaged too), whether the header is intact, and the
+// damage found before that offset.
+func scanValid(f io.ReaderAt, seg int, size int64) (valid int64, headerOK bool, middle []*CorruptionError, err error) {
+	sizeFn := func() (int64, error) { return size, nil }
+	var pending []*CorruptionError // damage not yet followed by a valid record
+	s, err := openScan(f, seg, headerSize, sizeFn, 1<<20)
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		pending = append(pending, ce)
+	} else if err != nil {
+		return 0, false, nil, err
+	}
+	headerOK = ce == nil
+	if headerOK {
+		valid = headerSize
 	}
 	for {
-		_, err := r.next(nil)
+		_, err := s.next(nil, -1)
 		if err == io.EOF {
-			return r.off, nil
+			return valid, headerOK, middle, nil
+		}
+		if errors.As(err, &ce) {
+			pending = append(pending, ce)
+			continue
 		}
 		if err != nil {
-			return r.off, asCorruption(err, seg, r.off)
+			return 0, false, nil, err
 		}
+		valid = s.off()
+		middle = append(middle, pending...)
+		pending = pending[:0]
 	}
 }
 
@@ -441,8 +507,6 @@ func (w *WAL) writeGroup(group []*appendReq, positions *[]Position) error {
 	w.mu.Lock()
 	w.synced = Position{Segment: w.seg, Offset: w.size}
 	w.segBytes[w.seg] = w.size
-	close(w.notify)
-	w.notify = make(chan struct{})
 	w.mu.Unlock()
 	if w.opts.OnSync != nil {
 		w.opts.OnSync(time.Since(start), len(group), total)
@@ -488,16 +552,15 @@ func (w *WAL) Err() error {
 	return w.failed
 }
 
-// Synced returns the position after the last synced record and a channel
-// that is closed when more records are synced.
-func (w *WAL) Synced() (Position, <-chan struct{}) {
+// Synced returns the position after the last synced record.
+func (w *WAL) Synced() Position {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.synced, w.notify
+	return w.synced
 }
 
-// First returns the oldest segment still on disk.
-func (w *WAL) First() int {
+// oldest returns the oldest segment still on disk.
+func (w *WAL) oldest() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.first
@@ -513,9 +576,9 @@ func (w *WAL) Size() (bytes int64, segments int) {
 	return bytes, len(w.segBytes)
 }
 
-// RemoveBefore deletes every segment numbered below seg, never the active
-// one. Call it once the records in those segments are safely stored.
-func (w *WAL) RemoveBefore(seg int) error {
+// removeBefore deletes every segment numbered below seg, never the active
+// one (see Commit).
+func (w *WAL) removeBefore(seg int) error {
 	w.mu.Lock()
 	active := w.synced.Segment
 	var doomed []int
@@ -532,6 +595,9 @@ func (w *WAL) RemoveBefore(seg int) error {
 	for _, s := range doomed {
 		if err := os.Remove(w.segPath(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove segment %d: %w", s, err)
+		}
+		if err := os.Remove(w.segPath(s) + ".broken"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove torn tail copy of segment %d: %w", s, err)
 		}
 		w.mu.Lock()
 		delete(w.segBytes, s)
