@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Limits, as Segment's HTTP Tracking API sets them.
@@ -214,12 +217,9 @@ func Decode(body []byte, call string, receivedAt time.Time, opts Options) (*Requ
 	if !utf8.Valid(body) {
 		return nil, cairn.Errorf(cairn.EINVALID, "malformed JSON: invalid UTF-8")
 	}
-	if !json.Valid(body) {
-		var v any
-		err := json.Unmarshal(body, &v)
-		if err == nil {
-			err = errSyntax
-		}
+	// The same rule as POST /events: an object with a member name twice
+	// (at any depth) is malformed, so what is stored is never ambiguous.
+	if err := validJSON(body); err != nil {
 		return nil, cairn.Errorf(cairn.EINVALID, "malformed JSON: %v", err)
 	}
 	fields, err := parseObject(body)
@@ -590,4 +590,20 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return fmt.Sprintf("%s…", s[:n])
+}
+
+// validJSON reports why body is not exactly one valid JSON value with no
+// member name repeated within an object (jsontext's default rules).
+func validJSON(body []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	if err := dec.SkipValue(); err != nil {
+		return err
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = errSyntax
+		}
+		return err
+	}
+	return nil
 }

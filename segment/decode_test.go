@@ -154,12 +154,20 @@ func TestDecodePayload(t *testing.T) {
 		{"NoBatchContextKeepsNull",
 			`{"batch":[{"type":"track","userId":"u","event":"E","context":null}]}`,
 			`{"type":"track","userId":"u","event":"E","context":null}`},
-		{"DuplicateKeyLastWins",
-			`{"batch":[{"type":"track","userId":"u","event":"A","event":"B"}]}`,
-			`{"type":"track","userId":"u","event":"B"}`},
 		{"Compacted",
 			"{\"batch\":[ {\n \"type\" : \"track\", \"userId\":\"u\",\n\"event\":\"E\", \"properties\": { \"q\": \"a b\" } } ]}",
 			`{"type":"track","userId":"u","event":"E","properties":{"q":"a b"}}`},
+	}
+	// A member name given twice, at any depth, makes the request malformed
+	// JSON (the rule of POST /events), so a stored payload is never
+	// ambiguous.
+	for _, body := range []string{
+		`{"batch":[{"type":"track","userId":"u","event":"A","event":"B"}]}`,
+		`{"batch":[{"type":"track","userId":"u","event":"A","properties":{"x":{"k":1,"k":2}}}]}`,
+	} {
+		if _, err := segment.Decode([]byte(body), "batch", recv, segment.Options{}); cairn.ErrorCode(err) != cairn.EINVALID {
+			t.Errorf("duplicate member name %s: err %v, want EINVALID", body, err)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -27,8 +27,8 @@
 //   - payload ← the message as received, with the batch-level context and
 //     integrations merged in (the message's own keys win, key by key, one
 //     level deep) and writeKey removed. Raw client timestamps (timestamp,
-//     originalTimestamp, sentAt) stay in it. A key given twice keeps its
-//     last value.
+//     originalTimestamp, sentAt) stay in it. A request with a member name
+//     given twice in any object is malformed JSON (400), as for POST /events.
 //   - sessionId ← context.sessionId, else
 //     integrations["Actions Amplitude"].session_id (string or number), else
 //     "" (the caller derives sessions later).

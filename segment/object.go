@@ -84,7 +84,8 @@ func skipValue(data []byte, i int) (int, error) {
 }
 
 // parseObject splits a JSON object (already validated) into its members,
-// in order; a key given twice keeps its last value, at its first position.
+// in order (Decode has already refused repeated member names; should one
+// reach here, it keeps its last value, at its first position).
 // Keys match exactly (unlike encoding/json's struct fields).
 func parseObject(data []byte) ([]field, error) {
 	data = bytes.TrimSpace(data)
