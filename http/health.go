@@ -101,6 +101,8 @@ type StatsResponse struct {
 	LastFlushAt          *string `json:"lastFlushAt"`
 	SpoolBytes           int64   `json:"spoolBytes"`
 	SpoolSegments        int     `json:"spoolSegments"`
+	SpoolCorruptRecords  int64   `json:"spoolCorruptRecords"`
+	CheckpointResets     int64   `json:"checkpointResets"`
 }
 
 // handleStats serves GET /stats.
@@ -121,6 +123,8 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		LastFlushDurationMs:  float64(st.LastFlushDuration.Microseconds()) / 1000,
 		SpoolBytes:           st.SpoolBytes,
 		SpoolSegments:        st.SpoolSegments,
+		SpoolCorruptRecords:  st.SpoolCorruptRecords,
+		CheckpointResets:     st.CheckpointResets,
 	}
 	if st.MaxBacklog > 0 {
 		resp.BufferUtilization = float64(st.Backlog*10000/st.MaxBacklog) / 100

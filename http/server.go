@@ -49,8 +49,8 @@ type Server struct {
 	// route pattern, the status and the duration.
 	ObserveRequest func(route string, status int, d time.Duration)
 	// OnRejected, if set, is called when events are refused, with the reason
-	// (invalid, too_large, unsupported_media_type, backlog_full, spool_error)
-	// and the number of events (at least 1).
+	// (invalid, too_large, unsupported_media_type, or one of cairn.RejectReasons
+	// for ingest failures) and the number of events (at least 1).
 	OnRejected func(reason string, events int)
 	// AccessLog writes one info-level line per request (method, route
 	// pattern, status, response bytes, duration, request id) to Logger.
