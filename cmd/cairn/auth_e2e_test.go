@@ -29,7 +29,7 @@ func (p *proc) newAccount() *account {
 	return &account{p: p, client: c}
 }
 
-func (a *account) do(method, path, body string, header ...string) (int, []byte) {
+func (a *account) do(method, path, body string) (int, []byte) {
 	a.p.t.Helper()
 	saved := a.p.client
 	a.p.client = a.client
@@ -38,7 +38,7 @@ func (a *account) do(method, path, body string, header ...string) (int, []byte) 
 	if body != "" {
 		b = []byte(body)
 	}
-	status, _, resp := a.p.do(method, path, b, header...)
+	status, _, resp := a.p.do(method, path, b)
 	return status, resp
 }
 

@@ -102,7 +102,7 @@ func TestLoadgenAllFailedExitsNonZero(t *testing.T) {
 // configuration error, found before anything is opened.
 func TestPprofAddrValidatedBeforeStores(t *testing.T) {
 	for _, env := range []map[string]string{{"CAIRN_PPROF_ADDR": "0.0.0.0:6060"}, {"CAIRN_PPROF_ALLOW_REMOTE": "yes"}} {
-		_, _, err := loadConfig("serve", nil, func(k string) string { return env[k] }, "", &bytes.Buffer{}, nil)
+		_, err := loadConfig("serve", nil, func(k string) string { return env[k] }, "", &bytes.Buffer{}, nil)
 		var ce *configError
 		if !errors.As(err, &ce) {
 			t.Errorf("%v: err = %v, want a configError", env, err)

@@ -89,7 +89,7 @@ func (p *proc) startInProcess() {
 		k, v, _ := strings.Cut(kv, "=")
 		settings[k] = v
 	}
-	cfg, _, err := loadConfig("serve", nil, func(k string) string { return settings[k] }, "", io.Discard, nil)
+	cfg, err := loadConfig("serve", nil, func(k string) string { return settings[k] }, "", io.Discard, nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -33,7 +33,7 @@ type Main struct {
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("serve", args, os.Getenv, ".env", stderr, nil)
+	cfg, err := loadConfig("serve", args, os.Getenv, ".env", stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.lock = lock
-	m.obs = newObservability(cfg, log.With("component", "metrics"))
+	m.obs = newObservability(log.With("component", "metrics"))
 
 	st, msg, attrs, err := openServerStore(ctx, cfg, log)
 	if err != nil {
