@@ -69,7 +69,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		data = append(data, '\n')
 		if out == "-" {
-			stdout.Write(data)
+			if _, werr := stdout.Write(data); werr != nil {
+				return errors.Join(err, fmt.Errorf("write report: %w", werr))
+			}
 		} else if werr := os.WriteFile(out, data, 0o644); werr != nil {
 			return fmt.Errorf("write %s: %w", out, werr)
 		} else {
