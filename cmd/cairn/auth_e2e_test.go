@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -131,7 +132,7 @@ func runCairn(t *testing.T, stdin string, env []string, args ...string) (int, st
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		return ee.ExitCode(), out.String()
 	} else if err != nil {
 		t.Fatalf("run cairn %v: %v", args, err)

@@ -89,7 +89,9 @@ func TestLoadgenAllFailedExitsNonZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	if err := ln.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"loadgen", "--url", url, "--total", "20", "--concurrency", "2", "--timeout", "2s",
 		"--progress-interval", "0"}, nil, &stdout, &stderr)

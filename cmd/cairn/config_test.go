@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -16,7 +17,9 @@ import (
 
 func TestConfigPrecedence(t *testing.T) {
 	dotenv := filepath.Join(t.TempDir(), ".env")
-	os.WriteFile(dotenv, []byte("PORT=4000\nCAIRN_FLUSH_SIZE=7\nCAIRN_FLUSH_INTERVAL=3s\nNODE_ENV=production\n"), 0o644)
+	if err := os.WriteFile(dotenv, []byte("PORT=4000\nCAIRN_FLUSH_SIZE=7\nCAIRN_FLUSH_INTERVAL=3s\nNODE_ENV=production\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"CAIRN_FLUSH_SIZE": "8", "CAIRN_FLUSH_INTERVAL": "250ms"}
 	getenv := func(k string) string { return env[k] }
 	c, err := loadConfig("serve", []string{"--flush-interval", "2s"}, getenv, dotenv, io.Discard, nil)
@@ -86,7 +89,7 @@ func TestInvalidSettingExitsWithOneLine(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CAIRN_FLUSH_SIZE=lots", "CAIRN_DATA_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() == 0 {
 		t.Fatalf("exit = %v, want non-zero", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
