@@ -225,12 +225,17 @@ func ValidateEventID(id string) string {
 		return fmt.Sprintf("must be at most %d characters", MaxEventIDLen)
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+		if !isEventIDChar(id[i]) {
 			return "may contain only letters, digits and . _ : -"
 		}
 	}
 	return ""
+}
+
+// isEventIDChar reports whether c may appear in an event ID: an ASCII letter
+// or digit, or one of . _ : -
+func isEventIDChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
 }
 
 func requiredID(raw json.RawMessage, field string, fail func(field, format string, args ...any)) string {

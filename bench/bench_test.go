@@ -90,14 +90,16 @@ func TestServeNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go io.Copy(io.Discard, pr)
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drains the server's further output; nothing more is expected
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening "))
 	resp, err := http.Post("http://"+addr+"/events", "application/json", strings.NewReader(`[{"a":1}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
+	}
 	if resp.StatusCode != 202 || !strings.Contains(string(body), `"eventIds"`) {
 		t.Errorf("noop POST /events: %d %s", resp.StatusCode, body)
 	}
@@ -115,7 +117,7 @@ func TestServeNoop(t *testing.T) {
 func TestServerQuantile(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const p = `cairn_http_request_duration_seconds_bucket{route="GET /users/{userId}/journey",status="200",le="`
-		io.WriteString(w, "# TYPE x histogram\n"+
+		io.WriteString(w, "# TYPE x histogram\n"+ //nolint:errcheck // fake server: a failed write shows up at the client under test
 			p+`0.001"} 500`+"\n"+
 			p+`0.0025"} 900`+"\n"+
 			p+`0.005"} 980`+"\n"+

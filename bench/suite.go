@@ -40,7 +40,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench: temp dir: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				fmt.Fprintf(opts.Progress, "bench: remove temp dir: %v\n", err)
+			}
+		}()
 		opts.Dir = dir
 	}
 	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
@@ -70,6 +74,14 @@ func (s *suite) check(phase string, err error) {
 	if err != nil {
 		s.rep.Errors = append(s.rep.Errors, phase+": "+err.Error())
 		fmt.Fprintf(s.opts.Progress, "bench: %s failed: %v\n", phase, err)
+	}
+}
+
+// stop stops a phase's server, waiting up to timeout, and reports on the
+// progress output when it had to be killed: the phase's measurements stand.
+func (s *suite) stop(phase string, p *process, timeout time.Duration) {
+	if err := p.Stop(timeout); err != nil {
+		s.progress("%s: stop: %v", phase, err)
 	}
 }
 
@@ -107,7 +119,11 @@ func (s *suite) storeCeiling(ctx context.Context) (*Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			s.progress("store ceiling: close store: %v", err)
+		}
+	}()
 	syncStore := func(ctx context.Context) error {
 		if ds, ok := st.(cairn.DeferredSyncer); ok {
 			return ds.Sync(ctx)
@@ -187,7 +203,7 @@ func (s *suite) httpCeiling(ctx context.Context) (batch, single *Row, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer p.Stop(5 * time.Second)
+	defer s.stop("HTTP ceiling", p, 5*time.Second)
 	o := s.opts
 	res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 100, Concurrency: o.Concurrency,
 		Duration: o.Duration, Users: o.PrefillUsers})
@@ -217,7 +233,7 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.Stop(2 * time.Minute)
+	defer s.stop("Cairn end to end", p, 2*time.Minute)
 	out := &e2eRows{}
 	var accepted int64
 	// phase runs one load with RSS sampling and waits for the backlog to drain.
@@ -337,7 +353,7 @@ func (s *suite) replay(ctx context.Context) (*Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.Stop(2 * time.Minute)
+	defer s.stop("spool replay", p, 2*time.Minute)
 	rss := sampleRSS(p.PID())
 	done, err := waitDrained(ctx, p.URL, 30*time.Minute)
 	peak := rss.Stop()
@@ -444,7 +460,7 @@ func (s *suite) soak(ctx context.Context, rate float64) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop(2 * time.Minute)
+	defer s.stop("soak", p, 2*time.Minute)
 	s.progress("soak: %.0f events/s for %v", rate, o.Soak)
 	type result struct {
 		res *loadgen.Result
@@ -514,7 +530,7 @@ func scrapeGauges(ctx context.Context, base string) (goroutines, stored float64)
 	if err != nil {
 		return 0, 0
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // the scanner reads what it needs (errors read as no value); closing only releases the connection
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -554,7 +570,7 @@ func serverQuantile(ctx context.Context, base, route string, q, limit float64) (
 	if err != nil {
 		return 0, 0, false
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // the scanner reads what it needs (errors read as no value); closing only releases the connection
 	type bucket struct{ le, n float64 }
 	var buckets []bucket
 	prefix := `cairn_http_request_duration_seconds_bucket{route="` + route + `",status="200",le="`

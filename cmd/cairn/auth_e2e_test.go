@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -29,7 +30,7 @@ func (p *proc) newAccount() *account {
 	return &account{p: p, client: c}
 }
 
-func (a *account) do(method, path, body string, header ...string) (int, []byte) {
+func (a *account) do(method, path, body string) (int, []byte) {
 	a.p.t.Helper()
 	saved := a.p.client
 	a.p.client = a.client
@@ -38,7 +39,7 @@ func (a *account) do(method, path, body string, header ...string) (int, []byte) 
 	if body != "" {
 		b = []byte(body)
 	}
-	status, _, resp := a.p.do(method, path, b, header...)
+	status, _, resp := a.p.do(method, path, b)
 	return status, resp
 }
 
@@ -131,7 +132,7 @@ func runCairn(t *testing.T, stdin string, env []string, args ...string) (int, st
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		return ee.ExitCode(), out.String()
 	} else if err != nil {
 		t.Fatalf("run cairn %v: %v", args, err)

@@ -69,7 +69,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		data = append(data, '\n')
 		if out == "-" {
-			stdout.Write(data)
+			if _, werr := stdout.Write(data); werr != nil {
+				return errors.Join(err, fmt.Errorf("write report: %w", werr))
+			}
 		} else if werr := os.WriteFile(out, data, 0o644); werr != nil {
 			return fmt.Errorf("write %s: %w", out, werr)
 		} else {
@@ -90,7 +92,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // starts its Cairn processes with a clean environment, so defaults are what
 // it measures).
 func benchOpeners() (func(string) (cairn.EventStore, error), func(string, int64) (cairn.Ingester, func() error, error), error) {
-	cfg, _, err := loadConfig("bench", nil, func(string) string { return "" }, "", io.Discard, nil)
+	cfg, err := loadConfig("bench", nil, func(string) string { return "" }, "", io.Discard, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("default configuration: %w", err)
 	}

@@ -89,7 +89,9 @@ func TestLoadgenAllFailedExitsNonZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	if err := ln.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"loadgen", "--url", url, "--total", "20", "--concurrency", "2", "--timeout", "2s",
 		"--progress-interval", "0"}, nil, &stdout, &stderr)
@@ -102,7 +104,7 @@ func TestLoadgenAllFailedExitsNonZero(t *testing.T) {
 // configuration error, found before anything is opened.
 func TestPprofAddrValidatedBeforeStores(t *testing.T) {
 	for _, env := range []map[string]string{{"CAIRN_PPROF_ADDR": "0.0.0.0:6060"}, {"CAIRN_PPROF_ALLOW_REMOTE": "yes"}} {
-		_, _, err := loadConfig("serve", nil, func(k string) string { return env[k] }, "", &bytes.Buffer{}, nil)
+		_, err := loadConfig("serve", nil, func(k string) string { return env[k] }, "", &bytes.Buffer{}, nil)
 		var ce *configError
 		if !errors.As(err, &ce) {
 			t.Errorf("%v: err = %v, want a configError", env, err)

@@ -315,7 +315,7 @@ func (e *configError) Error() string { return e.msg }
 // Only serve offers every setting as a flag. `-h` prints the subcommand's
 // flags and returns flag.ErrHelp; an unknown flag or a stray argument is a
 // one-line configError.
-func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
+func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, error) {
 	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by main as one line
 	if extra != nil {
@@ -334,12 +334,12 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 			fmt.Fprintf(stderr, "Usage: cairn %s [flags]\n\nFlags:\n", name)
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
-			return Config{}, fs, err
+			return Config{}, err
 		}
-		return Config{}, fs, &configError{err.Error()}
+		return Config{}, &configError{err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fs, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return Config{}, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	setFlags := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
@@ -348,7 +348,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 	if dotenvPath != "" {
 		m, err := godotenv.Read(dotenvPath)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return Config{}, fs, &configError{fmt.Sprintf("cannot read %s: %v", dotenvPath, err)}
+			return Config{}, &configError{fmt.Sprintf("cannot read %s: %v", dotenvPath, err)}
 		}
 		if m != nil {
 			dotenv = m
@@ -378,11 +378,11 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 			if src == "default" {
 				src = s.env
 			}
-			return Config{}, fs, &configError{fmt.Sprintf("invalid %s=%q: %v", src, v, err)}
+			return Config{}, &configError{fmt.Sprintf("invalid %s=%q: %v", src, v, err)}
 		}
 	}
 	if err := checkPprofAddr(c.PprofAddr, c.PprofAllowRemote); c.PprofAddr != "" && err != nil {
-		return Config{}, fs, err
+		return Config{}, err
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
@@ -390,7 +390,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 			c.LogFormat = "json"
 		}
 	}
-	return c, fs, nil
+	return c, nil
 }
 
 // newLogger builds the process's logger from the configuration.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -16,10 +17,12 @@ import (
 
 func TestConfigPrecedence(t *testing.T) {
 	dotenv := filepath.Join(t.TempDir(), ".env")
-	os.WriteFile(dotenv, []byte("PORT=4000\nCAIRN_FLUSH_SIZE=7\nCAIRN_FLUSH_INTERVAL=3s\nNODE_ENV=production\n"), 0o644)
+	if err := os.WriteFile(dotenv, []byte("PORT=4000\nCAIRN_FLUSH_SIZE=7\nCAIRN_FLUSH_INTERVAL=3s\nNODE_ENV=production\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"CAIRN_FLUSH_SIZE": "8", "CAIRN_FLUSH_INTERVAL": "250ms"}
 	getenv := func(k string) string { return env[k] }
-	c, _, err := loadConfig("serve", []string{"--flush-interval", "2s"}, getenv, dotenv, io.Discard, nil)
+	c, err := loadConfig("serve", []string{"--flush-interval", "2s"}, getenv, dotenv, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if !c.Production() || c.LogFormat != "json" { // NODE_ENV as the seed's
 		t.Errorf("Env = %q LogFormat = %q, want production/json", c.Env, c.LogFormat)
 	}
-	d, _, err := loadConfig("serve", nil, func(string) string { return "" }, filepath.Join(t.TempDir(), "missing"), io.Discard, nil)
+	d, err := loadConfig("serve", nil, func(string) string { return "" }, filepath.Join(t.TempDir(), "missing"), io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestConfigInvalid(t *testing.T) {
 	}
 	for key, val := range cases {
 		t.Run(key, func(t *testing.T) {
-			_, _, err := loadConfig("serve", nil, func(k string) string {
+			_, err := loadConfig("serve", nil, func(k string) string {
 				if k == key {
 					return val
 				}
@@ -74,7 +77,7 @@ func TestConfigInvalid(t *testing.T) {
 }
 
 func TestRetentionDays(t *testing.T) {
-	c, _, err := loadConfig("serve", []string{"--retention", "90d"}, func(string) string { return "" }, "", io.Discard, nil)
+	c, err := loadConfig("serve", []string{"--retention", "90d"}, func(string) string { return "" }, "", io.Discard, nil)
 	if err != nil || c.Retention != 90*24*time.Hour {
 		t.Fatalf("Retention = %v, %v", c.Retention, err)
 	}
@@ -86,7 +89,7 @@ func TestInvalidSettingExitsWithOneLine(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CAIRN_FLUSH_SIZE=lots", "CAIRN_DATA_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() == 0 {
 		t.Fatalf("exit = %v, want non-zero", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -119,7 +122,7 @@ func TestBusyPortFailsLoudly(t *testing.T) {
 // exports, and the write concern is validated by the mongo package's parser
 // (config and store cannot disagree).
 func TestConfigAdapterDefaults(t *testing.T) {
-	d, _, err := loadConfig("serve", nil, func(string) string { return "" }, "", io.Discard, nil)
+	d, err := loadConfig("serve", nil, func(string) string { return "" }, "", io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func TestConfigAdapterDefaults(t *testing.T) {
 			d.MongoWriteConcern, wal.DefaultSegmentSize, pebble.DefaultCacheSize, mongo.DefaultWriteConcern)
 	}
 	for _, wc := range []string{"majority", "Majority", "1", "3", "0", "-1", "all", "dc-east", " 2 "} {
-		_, _, cerr := loadConfig("serve", nil, func(k string) string {
+		_, cerr := loadConfig("serve", nil, func(k string) string {
 			if k == "CAIRN_MONGO_WRITE_CONCERN" {
 				return wc
 			}

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -78,7 +79,9 @@ func TestDocsSwaggerUIInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if cerr := resp.Body.Close(); cerr != nil {
+		t.Error(cerr)
+	}
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api-docs.json: %d %v", resp.StatusCode, err)
 	}
@@ -217,7 +220,9 @@ func startCairnAtBaseURL(t *testing.T) *proc {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return startMain(t, "", "PORT="+port, "BETTER_AUTH_URL=http://127.0.0.1:"+port)
 }
 
@@ -307,17 +312,32 @@ func startBrowser(t *testing.T, bin string) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	inR.Close()
-	outW.Close()
+	// The child has its own copies of its pipe ends.
+	if err := inR.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := outW.Close(); err != nil {
+		t.Error(err)
+	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() {
+		cmd.Wait() //nolint:errcheck // chromium is killed at the end of the test: its exit status says nothing
+		close(done)
+	}()
 	b := &browser{t: t, w: inW, waiting: map[int]chan cdpReply{}}
 	go b.read(outR)
 	t.Cleanup(func() {
-		inW.Close()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err := inW.Close(); err != nil {
+			t.Error(err)
+		}
+		// ESRCH: the group already exited (chromium may leave when its pipe closes).
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("kill chromium: %v", err)
+		}
 		<-done
-		outR.Close()
+		if err := outR.Close(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
 			t.Logf("chromium stderr:\n%s", tail(stderr.String(), 20))
 		}

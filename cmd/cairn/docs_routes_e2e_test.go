@@ -44,8 +44,12 @@ func TestDocsEveryRouteMatchesDocument(t *testing.T) {
 	want(202, "POST", "/events", event, jsonCT, "text/plain;charset=UTF-8")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(event)
-	zw.Close()
+	if _, err := zw.Write(event); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	want(202, "POST", "/events", gz.Bytes(), jsonCT, "application/json", "Content-Encoding", "gzip")
 	want(400, "POST", "/events", []byte(`[{"userId":"u"},{"type":"nope"}]`), jsonCT, "application/json")
 	want(400, "POST", "/events", []byte(`{"userId":`), jsonCT, "application/json")

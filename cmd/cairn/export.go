@@ -15,7 +15,7 @@ import (
 // with --user. The embedded store can be read only while Cairn is stopped.
 func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var user string
-	cfg, _, err := loadConfig("export", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
+	cfg, err := loadConfig("export", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&user, "user", "", "export only this user's events")
 	})
 	if err != nil {

@@ -20,7 +20,9 @@ func TestLoadgenVerifyE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
+	}
 	if resp.StatusCode != 200 {
 		t.Fatalf("sign-up: status %d", resp.StatusCode)
 	}

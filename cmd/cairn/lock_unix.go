@@ -17,7 +17,7 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("open data dir lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // leaving on the error returned below; the unlocked file is only released
 		return nil, fmt.Errorf("data dir %s is in use by another cairn process", dir)
 	}
 	return f, nil

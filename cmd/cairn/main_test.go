@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +45,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "remove test binary dir:", err)
+	}
 	os.Exit(code)
 }
 
@@ -89,21 +92,25 @@ func (p *proc) startInProcess() {
 		k, v, _ := strings.Cut(kv, "=")
 		settings[k] = v
 	}
-	cfg, _, err := loadConfig("serve", nil, func(k string) string { return settings[k] }, "", io.Discard, nil)
+	cfg, err := loadConfig("serve", nil, func(k string) string { return settings[k] }, "", io.Discard, nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	p.logs = &syncBuffer{}
 	m := &Main{Config: cfg, Logger: newLogger(cfg, p.logs)}
 	if err := m.Open(t.Context()); err != nil {
-		m.Close(context.Background())
+		if cerr := m.Close(context.Background()); cerr != nil {
+			t.Errorf("close after failed open: %v", cerr)
+		}
 		t.Fatalf("open cairn: %v\n%s", err, p.logs.String())
 	}
 	p.main = m
 	p.URL = m.URL()
 	t.Cleanup(func() {
 		if p.main == m {
-			m.Close(context.Background())
+			if err := m.Close(context.Background()); err != nil {
+				t.Errorf("cairn close: %v", err)
+			}
 			p.main = nil
 		}
 		if t.Failed() {
@@ -171,7 +178,9 @@ func (p *proc) start() {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Bytes()
-			logFile.Write(append(line, '\n'))
+			if _, err := logFile.Write(append(line, '\n')); err != nil {
+				t.Errorf("cairn log: %v", err)
+			}
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
 				select {
@@ -184,14 +193,19 @@ func (p *proc) start() {
 	go func() {
 		copied.Wait()
 		p.exitErr = cmd.Wait()
-		logFile.Close()
+		if err := logFile.Close(); err != nil {
+			t.Errorf("cairn log: %v", err)
+		}
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
 		select {
 		case <-p.exited:
 		default:
-			cmd.Process.Kill()
+			// ErrProcessDone: it exited since the select looked.
+			if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Errorf("kill cairn: %v", err)
+			}
 			<-p.exited
 		}
 		if t.Failed() {
@@ -223,7 +237,9 @@ func (p *proc) Kill() {
 	if p.inProcess {
 		p.t.Fatal("Kill needs a real process: use startCairn")
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.t.Fatalf("kill cairn: %v", err)
+	}
 	<-p.exited
 }
 
@@ -239,7 +255,9 @@ func (p *proc) Stop() {
 		}
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatalf("signal cairn: %v", err)
+	}
 	select {
 	case <-p.exited:
 	case <-time.After(60 * time.Second):
@@ -296,7 +314,11 @@ func (p *proc) do(method, path string, body []byte, header ...string) (int, http
 	if err != nil {
 		p.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if err := resp.Body.Close(); err != nil {
+			p.t.Errorf("%s %s: close body: %v", method, path, err)
+		}
+	}()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		p.t.Fatalf("%s %s: read body: %v", method, path, err)

@@ -32,7 +32,7 @@ type observability struct {
 // runtime and process collectors, and returns the hooks feeding it. If the
 // metrics cannot be set up it logs why and returns no hooks: Cairn runs
 // without metrics rather than not at all.
-func newObservability(cfg Config, logger *slog.Logger) *observability {
+func newObservability(logger *slog.Logger) *observability {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, metrics.Options{Runtime: true})
 	if err != nil {

@@ -26,7 +26,11 @@ func scrapeMetrics(t *testing.T, base string) map[string]float64 {
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if err := resp.Body.Close(); err != nil {
+			t.Errorf("GET /metrics: close body: %v", err)
+		}
+	}()
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: status %d", resp.StatusCode)
 	}
@@ -60,8 +64,12 @@ func postEvents(t *testing.T, base, contentType, body string) int {
 	if err != nil {
 		t.Fatalf("POST /events: %v", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Errorf("POST /events: read body: %v", err)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Errorf("POST /events: close body: %v", err)
+	}
 	return resp.StatusCode
 }
 

@@ -33,7 +33,11 @@ func mongoEvents(t *testing.T, srv *mongotest.Server, db string) *driver.Collect
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	t.Cleanup(func() {
+		if err := c.Disconnect(context.Background()); err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	})
 	return c.Database(db).Collection("events")
 }
 
@@ -44,7 +48,11 @@ func storedIDs(t *testing.T, coll *driver.Collection) map[string]int {
 	if err != nil {
 		t.Fatalf("find ids: %v", err)
 	}
-	defer cur.Close(context.Background())
+	defer func() {
+		if err := cur.Close(context.Background()); err != nil {
+			t.Errorf("close cursor: %v", err)
+		}
+	}()
 	out := map[string]int{}
 	for cur.Next(t.Context()) {
 		id, _ := cur.Current.Lookup("_id").StringValueOK()
@@ -210,7 +218,7 @@ func TestMongoE2EOutageUnderLoad(t *testing.T) {
 					continue
 				}
 				b, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				resp.Body.Close() //nolint:errcheck // the body was read to the end (a read error counts as a refusal); closing only releases the connection
 				if resp.StatusCode != http.StatusAccepted || err != nil {
 					refused.Add(1)
 					time.Sleep(10 * time.Millisecond) // pacing, not a wait: back off after a refusal

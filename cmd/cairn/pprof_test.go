@@ -74,7 +74,9 @@ func TestStartPprof(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
+	}
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
 		t.Errorf("goroutine profile: status %d body %.100q", resp.StatusCode, body)
 	}
@@ -84,7 +86,7 @@ func TestStartPprof(t *testing.T) {
 		t.Fatal(err)
 	}
 	if resp, err := http.Get("http://" + m[1] + "/debug/pprof/"); err == nil {
-		resp.Body.Close()
+		resp.Body.Close() //nolint:errcheck // failing on the next line; closing only releases the connection
 		t.Fatal("pprof still serving after Close")
 	}
 }
@@ -100,13 +102,15 @@ func TestMainOwnsPprof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
+	}
 	if resp.StatusCode != 200 {
 		t.Fatalf("pprof cmdline: %d", resp.StatusCode)
 	}
 	p.Stop()
 	if resp, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
-		resp.Body.Close()
+		resp.Body.Close() //nolint:errcheck // failing on the next line; closing only releases the connection
 		t.Fatal("pprof still serving after Main.Close")
 	}
 }

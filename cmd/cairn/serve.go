@@ -33,18 +33,22 @@ type Main struct {
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("serve", args, os.Getenv, ".env", stderr, nil)
+	cfg, err := loadConfig("serve", args, os.Getenv, ".env", stderr, nil)
 	if err != nil {
 		return err
 	}
 	m := &Main{Config: cfg, Logger: newLogger(cfg, stderr)}
+	// ctx is the signal context: Close gets one that outlives it, and
+	// bounds each shutdown step with its own timeout.
 	if err := m.Open(ctx); err != nil {
-		m.Close(context.Background())
+		if cerr := m.Close(context.WithoutCancel(ctx)); cerr != nil {
+			m.Logger.Error("close after failed start", "component", "shutdown", "err", cerr)
+		}
 		return err
 	}
 	<-ctx.Done()
 	m.Logger.Info("shutting down", "component", "shutdown")
-	return m.Close(context.Background())
+	return m.Close(context.WithoutCancel(ctx))
 }
 
 // URL returns the base URL of the HTTP server (after Open).
@@ -71,7 +75,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.lock = lock
-	m.obs = newObservability(cfg, log.With("component", "metrics"))
+	m.obs = newObservability(log.With("component", "metrics"))
 
 	st, msg, attrs, err := openServerStore(ctx, cfg, log)
 	if err != nil {
@@ -89,7 +93,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.obs.Register != nil {
 		m.obs.Register(m.pipeline.Stats)
 	}
-	m.pipeline.Start()
+	m.pipeline.Start() //nolint:contextcheck // the batcher must outlive ctx (serve's signal context): Close drains and stops it
 
 	acc, err := newAccounts(cfg, m.store, log.With("component", "auth"))
 	if err != nil {
@@ -164,7 +168,9 @@ func (m *Main) Close(ctx context.Context) error {
 		keep(m.store.Close())
 	}
 	if m.lock != nil {
-		m.lock.Close()
+		if err := m.lock.Close(); err != nil {
+			log.Warn("close data dir lock", "err", err) // the lock is released with the descriptor either way
+		}
 	}
 	if firstErr == nil {
 		log.Info("shutdown complete")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/cairn-dev/cairn"
@@ -13,7 +14,8 @@ import (
 // the server is stopped (export, users): MongoDB when MONGODB_URI is set,
 // otherwise the embedded store, under the data directory's lock. With create
 // false, a missing embedded store is an error rather than a new empty one.
-// The returned function closes the store and releases the lock.
+// The returned function closes the store and releases the lock, logging a
+// failure (the command's work is done by then).
 func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create bool) (cairn.EventStore, func(), error) {
 	log := newLogger(cfg, stderr)
 	if cfg.MongoURI != "" {
@@ -21,7 +23,7 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 		if err != nil {
 			return nil, nil, err
 		}
-		return store, func() { store.Close() }, nil
+		return store, func() { logClose(log, "close store", store) }, nil
 	}
 	dir := storeDir(cfg)
 	if create {
@@ -37,8 +39,18 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 	}
 	store, err := openEmbeddedStore(dir, cfg, log.With("component", "pebble"), false)
 	if err != nil {
-		lock.Close()
+		lock.Close() //nolint:errcheck // leaving on the error returned below; the lock is only released
 		return nil, nil, err
 	}
-	return store, func() { store.Close(); lock.Close() }, nil
+	return store, func() {
+		logClose(log, "close store", store)
+		logClose(log, "close data dir lock", lock)
+	}, nil
+}
+
+// logClose closes c and logs a failure as what.
+func logClose(log *slog.Logger, what string, c io.Closer) {
+	if err := c.Close(); err != nil {
+		log.Error(what, "err", err)
+	}
 }

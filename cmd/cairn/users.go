@@ -41,7 +41,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 func runUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var email, name string
 	var admin bool
-	cfg, _, err := loadConfig("users create", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
+	cfg, err := loadConfig("users create", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the account's email (required)")
 		fs.StringVar(&name, "name", "", "the account's display name (required)")
 		fs.BoolVar(&admin, "admin", false, "give the account the admin role")
@@ -77,7 +77,7 @@ func runUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 }
 
 func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("users list", args, os.Getenv, ".env", stderr, nil)
+	cfg, err := loadConfig("users list", args, os.Getenv, ".env", stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // migrated from the seed's database, which has no role.
 func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var email, role string
-	cfg, _, err := loadConfig("users set-role", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
+	cfg, err := loadConfig("users set-role", args, os.Getenv, ".env", stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the account's email (required)")
 		fs.StringVar(&role, "role", "", "admin or member (required)")
 	})
