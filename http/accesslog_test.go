@@ -17,7 +17,7 @@ func TestAccessLog(t *testing.T) {
 	}{{"On", true, 2}, {"Off", false, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			s, _ := newServer(&fakeIngester{}, nopStore{})
+			s := newServer(&fakeIngester{}, nopStore{})
 			s.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 			s.AccessLog = tc.on
 			h := s.Handler()

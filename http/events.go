@@ -179,7 +179,7 @@ func DecodeEvents(body []byte, now time.Time, rules cairn.EventRules) ([]cairn.E
 		}
 		return nil, cairn.Errorf(cairn.EINVALID, "Body must be an event object or an array of events.")
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, cairn.Errorf(cairn.EINVALID, "Malformed JSON: unexpected data after the top-level value at byte %d.", dec.InputOffset())
 	}
 	if details != nil {

@@ -60,15 +60,13 @@ func (nopStore) ExportEvents(context.Context, string, func(*cairn.Event) error) 
 func (s nopStore) Ping(context.Context) error { return s.pingErr }
 func (nopStore) Close() error                 { return nil }
 
-func newServer(ing *fakeIngester, store cairn.EventStore) (*cairnhttp.Server, []string) {
-	var mu sync.Mutex
-	var rejected []string
-	s := &cairnhttp.Server{
+// newServer returns a Server on ing and store with a fixed clock
+// (TestRejectReasons covers OnRejected).
+func newServer(ing *fakeIngester, store cairn.EventStore) *cairnhttp.Server {
+	return &cairnhttp.Server{
 		Ingester: ing, Store: store,
-		Now:        func() time.Time { return time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC) },
-		OnRejected: func(reason string, n int) { mu.Lock(); rejected = append(rejected, reason); mu.Unlock() },
+		Now: func() time.Time { return time.Date(2025, 12, 15, 12, 0, 0, 0, time.UTC) },
 	}
-	return s, rejected
 }
 
 func post(t *testing.T, h http.Handler, body []byte, headers ...string) *httptest.ResponseRecorder {
@@ -88,8 +86,12 @@ func TestPostEvents(t *testing.T) {
 	gzipped := func(s string) []byte {
 		var b bytes.Buffer
 		w := gzip.NewWriter(&b)
-		w.Write([]byte(s))
-		w.Close()
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 		return b.Bytes()
 	}
 	hugeGzip := gzipped("[" + strings.Repeat(" ", 9<<20) + "]")
@@ -119,7 +121,7 @@ func TestPostEvents(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ing := &fakeIngester{}
-			s, _ := newServer(ing, nopStore{})
+			s := newServer(ing, nopStore{})
 			rec := post(t, s.Handler(), tc.body, tc.headers...)
 			if rec.Code != tc.status {
 				t.Fatalf("status = %d, want %d: %s", rec.Code, tc.status, rec.Body)
@@ -132,9 +134,8 @@ func TestPostEvents(t *testing.T) {
 			}
 			if tc.status == 202 {
 				var body cairnhttp.AcceptedResponse
-				json.Unmarshal(rec.Body.Bytes(), &body)
-				if body.Message != "Events accepted for processing" || body.Count != tc.count || len(body.EventIDs) != tc.count {
-					t.Fatalf("body = %s", rec.Body)
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Message != "Events accepted for processing" || body.Count != tc.count || len(body.EventIDs) != tc.count {
+					t.Fatalf("body = %s (%v)", rec.Body, err)
 				}
 			}
 		})
@@ -143,19 +144,19 @@ func TestPostEvents(t *testing.T) {
 
 func TestPostEventsUnavailable(t *testing.T) {
 	ing := &fakeIngester{err: &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Backlog full."}}
-	s, _ := newServer(ing, nopStore{})
+	s := newServer(ing, nopStore{})
 	rec := post(t, s.Handler(), []byte(`{"userId":"u","sessionId":"s","type":"page_view"}`))
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d Retry-After=%q", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	var body cairnhttp.ErrorResponse
-	if json.Unmarshal(rec.Body.Bytes(), &body); body.Code != "unavailable" {
-		t.Fatalf("body = %s", rec.Body)
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Code != "unavailable" {
+		t.Fatalf("body = %s (%v)", rec.Body, err)
 	}
 }
 
 func TestRequestIDEchoedOrGenerated(t *testing.T) {
-	s, _ := newServer(&fakeIngester{}, nopStore{})
+	s := newServer(&fakeIngester{}, nopStore{})
 	req := httptest.NewRequest("GET", "/health", nil)
 	req.Header.Set("X-Request-Id", "abc-123")
 	rec := httptest.NewRecorder()
@@ -172,20 +173,18 @@ func TestRequestIDEchoedOrGenerated(t *testing.T) {
 }
 
 func TestHealthDegradedWhenStoreDown(t *testing.T) {
-	s, _ := newServer(&fakeIngester{stats: cairn.IngestStats{Backlog: 7}}, nopStore{pingErr: cairn.Errorf(cairn.EUNAVAILABLE, "down")})
+	s := newServer(&fakeIngester{stats: cairn.IngestStats{Backlog: 7}}, nopStore{pingErr: cairn.Errorf(cairn.EUNAVAILABLE, "down")})
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
 	var h cairnhttp.HealthResponse
-	json.Unmarshal(rec.Body.Bytes(), &h)
-	if rec.Code != 503 || h.Status != "degraded" || h.Database != "disconnected" || h.BufferSize != 7 {
-		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != 503 || h.Status != "degraded" || h.Database != "disconnected" || h.BufferSize != 7 {
+		t.Fatalf("got %d %s (%v)", rec.Code, rec.Body, err)
 	}
-	s, _ = newServer(&fakeIngester{}, nopStore{})
+	s = newServer(&fakeIngester{}, nopStore{})
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
-	json.Unmarshal(rec.Body.Bytes(), &h)
-	if rec.Code != 200 || h.Status != "ok" || h.Database != "connected" {
-		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != 200 || h.Status != "ok" || h.Database != "connected" {
+		t.Fatalf("got %d %s (%v)", rec.Code, rec.Body, err)
 	}
 }
 
@@ -293,9 +292,8 @@ func TestPostEventsRejectReason(t *testing.T) {
 				OnRejected: func(reason string, n int) { got = append(got, reason) }}
 			rec := post(t, s.Handler(), []byte(`{"userId":"u","sessionId":"s","type":"page_view"}`))
 			var body cairnhttp.ErrorResponse
-			json.Unmarshal(rec.Body.Bytes(), &body)
-			if rec.Code != 503 || body.Code != cairn.EUNAVAILABLE {
-				t.Fatalf("got %d %s, want 503 unavailable", rec.Code, rec.Body)
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 503 || body.Code != cairn.EUNAVAILABLE {
+				t.Fatalf("got %d %s (%v), want 503 unavailable", rec.Code, rec.Body, err)
 			}
 			if len(got) != 1 || got[0] != tc.reason {
 				t.Fatalf("reasons %v, want [%s]", got, tc.reason)

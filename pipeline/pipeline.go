@@ -141,11 +141,11 @@ func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
 	p.storedPos = p.checkpoint
 	// Count what is waiting (quietly: the batcher reports any damage).
 	count := newSpoolSource(w, slog.New(slog.DiscardHandler))
-	defer count.Close()
+	defer count.Close() //nolint:errcheck // read-only spool reader used to count the backlog
 	var events, bytes int64
 	for {
 		rec, _, err := count.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			return nil, fmt.Errorf("scan spool: %w", err)
@@ -277,7 +277,12 @@ type staged struct {
 
 // run is the batcher loop.
 func (p *Pipeline) run(ctx context.Context) {
-	defer p.src.Close()
+	defer func() {
+		// The batcher has nowhere to return an error: log it.
+		if err := p.src.Close(); err != nil {
+			p.log.Error("close source", "err", err)
+		}
+	}()
 	defer p.commit(ctx, true) // whatever the store has, durably, before exiting
 	var st staged
 	draining := false
@@ -336,7 +341,7 @@ func (p *Pipeline) run(ctx context.Context) {
 func (p *Pipeline) fill(st *staged) bool {
 	for len(st.events) < p.opts.FlushSize {
 		rec, end, err := p.src.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return true
 		}
 		if err != nil {

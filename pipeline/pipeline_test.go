@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,12 +90,29 @@ func setup(t *testing.T, dir string, opts pipeline.Options) *env {
 	return e
 }
 
+// close stops the pipeline and closes the spool and the store (each
+// Close is idempotent, so a test may have closed them already).
 func (e *env) close(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e.pipe.Close(ctx)
-	e.wal.Close()
-	e.store.Close()
+	if _, err := e.pipe.Close(ctx); err != nil {
+		t.Errorf("close pipeline: %v", err)
+	}
+	if err := e.wal.Close(); err != nil {
+		t.Errorf("close spool: %v", err)
+	}
+	if err := e.store.Close(); err != nil {
+		t.Errorf("close store: %v", err)
+	}
+}
+
+// mustClose closes c, failing the test (without stopping it) on error.
+func mustClose(t *testing.T, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 }
 
 func events(prefix string, n int) []cairn.Event {
@@ -223,8 +241,12 @@ func TestReplayAfterRestartAndDrainOnClose(t *testing.T) {
 		t.Fatal("drain against a dead store reported success")
 	}
 	cancel()
-	e.wal.Close()
-	e.store.Close()
+	if err := e.wal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// Restart with a healthy store: the backlog is known before Start, and
 	// Close drains it.
@@ -327,13 +349,17 @@ func TestDeferredSyncCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no checkpoint: %v", err)
 	}
-	w.Close()
-	ps.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	ps, _ = pebble.Open(filepath.Join(dir, "store"), pebble.Options{DeferSync: true})
-	defer ps.Close()
+	defer mustClose(t, ps)
 	w, _ = wal.Open(filepath.Join(dir, "spool"), wal.Options{SegmentSize: 4096})
-	defer w.Close()
+	defer mustClose(t, w)
 	p2, err := pipeline.New(w, ps, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +384,9 @@ func TestIngestErrorsSayWhy(t *testing.T) {
 	})
 	t.Run("Closed", func(t *testing.T) {
 		e := setup(t, "", pipeline.Options{})
-		e.wal.Close()
+		if err := e.wal.Close(); err != nil {
+			t.Fatal(err)
+		}
 		err := e.pipe.Ingest(context.Background(), events("c", 1))
 		if !errors.Is(err, cairn.ErrIngestClosed) || cairn.RejectReason(err) != cairn.RejectClosed || cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
 			t.Fatalf("Ingest = %v, want EUNAVAILABLE wrapping ErrIngestClosed", err)
@@ -403,10 +431,14 @@ func TestBadCheckpointReplaysSpool(t *testing.T) {
 			}
 			end := e.wal.Synced()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			e.pipe.Close(ctx)
+			_, _ = e.pipe.Close(ctx) // the store is down: the drain cannot finish before ctx ends
 			cancel()
-			e.wal.Close()
-			e.store.Close()
+			if err := e.wal.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Close(); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(filepath.Join(dir, "spool", "checkpoint"), []byte(tc.checkpoint(end)), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -438,10 +470,14 @@ func TestCorruptRecordCounted(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	e.pipe.Close(ctx)
+	_, _ = e.pipe.Close(ctx) // the store is down: the drain cannot finish before ctx ends
 	cancel()
-	e.wal.Close()
-	e.store.Close()
+	if err := e.wal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.seg"))
 	if len(segs) < 2 {
 		t.Fatalf("want several segments, have %d", len(segs))
@@ -452,7 +488,9 @@ func TestCorruptRecordCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	b[8+8+20] ^= 0x01
-	os.WriteFile(segs[0], b, 0o644)
+	if err := os.WriteFile(segs[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	e2 := setup(t, dir, pipeline.Options{FlushSize: 1000, FlushInterval: time.Hour})
 	e2.pipe.Start()
@@ -484,12 +522,12 @@ func TestCloseHonoursDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ps.Close()
+	defer mustClose(t, ps)
 	w, err := wal.Open(filepath.Join(dir, "spool"), wal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer mustClose(t, w)
 	p, err := pipeline.New(w, blockingSyncer{&flakyStore{EventStore: ps}}, pipeline.Options{FlushSize: 10, FlushInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func (s *spoolSource) Next() ([]byte, Position, error) {
 			}
 			continue
 		}
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, pos, fmt.Errorf("read spool: %w", err)
 		}
 		return rec, pos, err

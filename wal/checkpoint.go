@@ -111,7 +111,7 @@ func (w *WAL) loadCheckpoint(segs []int) {
 		reset("cannot open its segment: " + err.Error())
 		return
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only segment, only scanned
 	found, end := isRecordEnd(f, pos.Segment, pos.Offset)
 	switch {
 	case found:

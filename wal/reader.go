@@ -118,7 +118,7 @@ func (r *Reader) Next() ([]byte, Position, error) {
 			limit = synced.Offset
 		}
 		rec, err := r.sc.next(r.buf, limit)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if r.pos.Segment < synced.Segment {
 				r.advance(r.pos.Segment + 1)
 				continue
@@ -157,7 +157,7 @@ func (r *Reader) open() error {
 	sc, err := openScan(f, r.pos.Segment, r.pos.Offset, size, 256<<10)
 	var ce *CorruptionError
 	if err != nil && !errors.As(err, &ce) {
-		f.Close()
+		f.Close() //nolint:errcheck // read-only segment, error path: the scan error is returned
 		return err
 	}
 	r.f, r.sc = f, sc
@@ -167,7 +167,7 @@ func (r *Reader) open() error {
 
 func (r *Reader) advance(seg int) {
 	if r.f != nil {
-		r.f.Close()
+		r.f.Close() //nolint:errcheck // read-only segment, done with: nothing was written through it
 		r.f, r.sc = nil, nil
 	}
 	r.pos = Position{Segment: seg}

@@ -42,7 +42,7 @@ func FuzzReader(f *testing.F) {
 		var n int
 		for {
 			rec, err := sr.next(nil)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
@@ -66,7 +66,9 @@ func FuzzReader(f *testing.F) {
 		// Clean segment + one more record reads back n+1 records.
 		more := append(bytes.Clone(data), frame(extra)[headerSize:]...)
 		sr = newSegmentReader(bufio.NewReader(bytes.NewReader(more)), 1)
-		sr.readHeader()
+		if err := sr.readHeader(); err != nil {
+			t.Fatalf("re-read header: %v", err)
+		}
 		var last []byte
 		for i := 0; i <= n; i++ {
 			rec, err := sr.next(nil)
@@ -114,7 +116,7 @@ func FuzzScan(f *testing.F) {
 			}
 			before := s.off()
 			rec, err := s.next(nil, -1)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if errors.As(err, &ce) {

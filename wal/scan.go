@@ -94,7 +94,7 @@ func (s *segmentScan) next(buf []byte, limit int64) ([]byte, error) {
 	s.sr.limit = limit
 	rec, err := s.sr.next(buf)
 	var ce *CorruptionError
-	if err == nil || err == io.EOF || !errors.As(err, &ce) {
+	if err == nil || errors.Is(err, io.EOF) || !errors.As(err, &ce) {
 		return rec, err
 	}
 	end := limit

@@ -227,13 +227,19 @@ func removeTemps(dir string) error {
 // the tail is copied to "<segment>.broken" and cut. Damage followed by valid
 // records is corruption in the middle: it is kept in place (readers step
 // over it) and logged, so no valid record is ever deleted.
-func (w *WAL) repair(n int) error {
+func (w *WAL) repair(n int) (err error) {
 	path := w.segPath(n)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open segment %d for repair: %w", n, err)
 	}
-	defer f.Close()
+	defer func() {
+		// The segment may have been truncated and rewritten: its Close
+		// error is the repair's.
+		if cerr := f.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close segment %d: %w", n, cerr))
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat segment %d: %w", n, err)
@@ -290,7 +296,7 @@ func (w *WAL) saveBroken(f *os.File, n int, from, to int64) error {
 	if err != nil {
 		return fmt.Errorf("save torn tail of segment %d: %w", n, err)
 	}
-	defer bf.Close()
+	defer bf.Close() //nolint:errcheck // read-only handle opened to fsync; WriteFile checked the write and its close
 	if err := bf.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
@@ -317,7 +323,7 @@ func scanValid(f io.ReaderAt, seg int, size int64) (valid int64, headerOK bool, 
 	}
 	for {
 		_, err := s.next(nil, -1)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return valid, headerOK, middle, nil
 		}
 		if errors.As(err, &ce) {
@@ -356,19 +362,19 @@ func (w *WAL) createSegment(n int) error {
 		return fmt.Errorf("create segment %d: %w", n, err)
 	}
 	if _, err := f.Write(segmentHeader()); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // error path: the error below is returned
 		return fmt.Errorf("write header of segment %d: %w", n, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // error path: the error below is returned
 		return fmt.Errorf("sync segment %d: %w", n, err)
 	}
 	if err := os.Rename(tmp, w.segPath(n)); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // error path: the error below is returned
 		return fmt.Errorf("rename segment %d: %w", n, err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // error path: the error below is returned
 		return err
 	}
 	w.f, w.seg, w.size = f, n, headerSize
@@ -388,7 +394,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open spool dir: %w", err)
 	}
-	defer d.Close()
+	defer d.Close() //nolint:errcheck // read-only directory handle; its Sync error is returned
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync spool dir: %w", err)
 	}
@@ -632,7 +638,7 @@ func (w *WAL) Close() error {
 		break
 	}
 	if err := w.bw.Flush(); err != nil {
-		w.f.Close()
+		w.f.Close() //nolint:errcheck // error path: the flush error is returned
 		return fmt.Errorf("flush spool: %w", err)
 	}
 	if err := w.f.Close(); err != nil {

@@ -31,7 +31,7 @@ func BenchmarkAppend(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer w.Close()
+				defer mustClose(b, w)
 				data := make([]byte, size)
 				for i := range data {
 					data[i] = byte(i)

@@ -25,6 +25,14 @@ func openWAL(t *testing.T, dir string, segSize int64) *wal.WAL {
 	return w
 }
 
+// mustClose closes c, failing the test (without stopping it) on error.
+func mustClose(tb testing.TB, c io.Closer) {
+	tb.Helper()
+	if err := c.Close(); err != nil {
+		tb.Errorf("Close: %v", err)
+	}
+}
+
 func rec(i int) []byte {
 	return []byte(fmt.Sprintf("record-%04d-%s", i, bytes.Repeat([]byte{'x'}, i%50)))
 }
@@ -34,12 +42,12 @@ func rec(i int) []byte {
 func readAll(t *testing.T, w *wal.WAL, skip bool) ([]string, []error) {
 	t.Helper()
 	r := w.NewReader(wal.Position{})
-	defer r.Close()
+	defer mustClose(t, r)
 	var out []string
 	var errs []error
 	for {
 		b, _, err := r.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, errs
 		}
 		var ce *wal.CorruptionError
@@ -84,7 +92,7 @@ func TestAppendReadAcrossSegmentsAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	w = openWAL(t, dir, 1024)
-	defer w.Close()
+	defer mustClose(t, w)
 	want = append(want, appendN(t, w, 100, 10)...)
 	if got, _ := readAll(t, w, false); !slices.Equal(got, want) {
 		t.Fatalf("after reopen read %d records, want %d", len(got), len(want))
@@ -103,7 +111,7 @@ func TestConcurrentAppendsGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer mustClose(t, w)
 	const writers, each = 32, 50
 	var wg sync.WaitGroup
 	for g := range writers {
@@ -132,12 +140,14 @@ func TestConcurrentAppendsGroupCommit(t *testing.T) {
 
 func TestAppendAfterCloseFails(t *testing.T) {
 	w := openWAL(t, t.TempDir(), 0)
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.Append(context.Background(), []byte("x")); !errors.Is(err, wal.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
 	}
 	w2 := openWAL(t, t.TempDir(), 0)
-	defer w2.Close()
+	defer mustClose(t, w2)
 	if _, err := w2.Append(context.Background(), nil); !errors.Is(err, wal.ErrTooLarge) {
 		t.Fatalf("empty record: %v, want ErrTooLarge", err)
 	}
@@ -156,7 +166,9 @@ func TestCommit(t *testing.T) {
 		}
 		mid = pos
 	}
-	r.Close()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Commit(mid); err != nil {
 		t.Fatal(err)
 	}
@@ -169,15 +181,17 @@ func TestCommit(t *testing.T) {
 	if err := w.Commit(wal.Position{Segment: 999, Offset: 8}); err == nil {
 		t.Fatal("Commit beyond the synced end succeeded")
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// The checkpoint survives a reopen and a reader resumes after record 59.
 	w = openWAL(t, dir, 1024)
-	defer w.Close()
+	defer mustClose(t, w)
 	if got := w.Committed(); got != mid {
 		t.Fatalf("after reopen Committed = %s, want %s", got, mid)
 	}
 	r = w.NewReader(w.Committed())
-	defer r.Close()
+	defer mustClose(t, r)
 	b, _, err := r.Next()
 	if err != nil || string(b) != string(rec(60)) {
 		t.Fatalf("first record after the checkpoint = %q, %v; want %q", b, err, rec(60))
@@ -233,9 +247,11 @@ func TestCheckpointValidation(t *testing.T) {
 			w := openWAL(t, dir, 600)
 			appendN(t, w, 0, 40)
 			end := w.Synced()
-			w.Close()
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
 			segs := segments(t, dir)
-			perSeg := countPerSegment(t, dir, segs)
+			perSeg := countPerSegment(t, segs)
 			content := tc.checkpoint(t, segs, end)
 			if tc.name != "Missing" {
 				if err := os.WriteFile(filepath.Join(dir, "checkpoint"), []byte(content+"\n"), 0o644); err != nil {
@@ -243,13 +259,13 @@ func TestCheckpointValidation(t *testing.T) {
 				}
 			}
 			w = openWAL(t, dir, 600)
-			defer w.Close()
+			defer mustClose(t, w)
 			r := w.NewReader(w.Committed())
-			defer r.Close()
+			defer mustClose(t, r)
 			n := 0
 			for {
 				_, _, err := r.Next()
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				var ce *wal.CorruptionError
@@ -328,7 +344,9 @@ func TestCorruption(t *testing.T) {
 			t.Fatal(err)
 		}
 		b[off] ^= 0x10
-		os.WriteFile(path, b, 0o644)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cases := []struct {
 		name   string
@@ -432,12 +450,16 @@ func TestCorruption(t *testing.T) {
 				all = append(all, string(rec(i)))
 				prev = pos
 			}
-			w.Close()
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
 			segs := segments(t, dir)
 			// Drop the empty trailing segment so the last one holds records.
 			last := segs[len(segs)-1]
 			if fi, _ := os.Stat(last); fi.Size() == 8 {
-				os.Remove(last)
+				if err := os.Remove(last); err != nil {
+					t.Fatal(err)
+				}
 				segs = segs[:len(segs)-1]
 			}
 			lost := tc.damage(t, segs, lay)
@@ -451,7 +473,7 @@ func TestCorruption(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open after damage must succeed: %v", err)
 			}
-			defer w.Close()
+			defer mustClose(t, w)
 			got, errs := readAll(t, w, true)
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d records survive, want %d (lost %v); errs %v\ngot  %q\nwant %q", len(got), len(want), lost, errs, got, want)
@@ -486,22 +508,26 @@ func writeAt(t *testing.T, path string, off int64, b []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer mustClose(t, f)
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func countPerSegment(t *testing.T, dir string, segs []string) []int {
+func countPerSegment(t *testing.T, segs []string) []int {
 	t.Helper()
 	out := make([]int, len(segs))
 	for i, s := range segs {
 		tmp := t.TempDir()
 		b, _ := os.ReadFile(s)
-		os.WriteFile(filepath.Join(tmp, filepath.Base(s)), b, 0o644)
+		if err := os.WriteFile(filepath.Join(tmp, filepath.Base(s)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		w := openWAL(t, tmp, 600)
 		got, _ := readAll(t, w, false)
-		w.Close()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 		out[i] = len(got)
 	}
 	return out
@@ -524,8 +550,12 @@ func appendBytes(t *testing.T, path string, b []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(b)
-	f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func flipLastByte(t *testing.T, path string) {
@@ -535,16 +565,18 @@ func flipLastByte(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	b[len(b)-1] ^= 0xff
-	os.WriteFile(path, b, 0o644)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestReaderFollowsAppends: a reader that has caught up with the active
 // segment reads the records appended after that.
 func TestReaderFollowsAppends(t *testing.T) {
 	w := openWAL(t, t.TempDir(), 0)
-	defer w.Close()
+	defer mustClose(t, w)
 	r := w.NewReader(w.Committed())
-	defer r.Close()
+	defer mustClose(t, r)
 	for i := range 3 {
 		if _, err := w.Append(context.Background(), rec(i)); err != nil {
 			t.Fatal(err)
@@ -553,7 +585,7 @@ func TestReaderFollowsAppends(t *testing.T) {
 		if err != nil || string(b) != string(rec(i)) {
 			t.Fatalf("record %d: %q, %v", i, b, err)
 		}
-		if _, _, err := r.Next(); err != io.EOF {
+		if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
 			t.Fatalf("after record %d: %v, want io.EOF", i, err)
 		}
 	}
