@@ -182,7 +182,7 @@ func TestTrackingAPI(t *testing.T) {
 			headers: []string{"Authorization", basic(key)}, status: 200, types: []string{"Clicked"}, ids: []string{""}},
 		{name: "GzipFormContentType", path: "/v1/batch", body: gz(t, batch(track("m3", "u"))), noVerify: true,
 			headers: []string{"Authorization", basic(key), "Content-Type", "application/x-www-form-urlencoded", "Content-Encoding", "gzip"},
-			status: 200, types: []string{"Signed Up"}, ids: []string{"m3"}},
+			status:  200, types: []string{"Signed Up"}, ids: []string{"m3"}},
 		{name: "ShortForms", path: "/v1/b", body: []byte(batch(`{"type":"screen","userId":"u","name":"S"}`, `{"type":"group","userId":"u","groupId":"g"}`, `{"type":"alias","userId":"u","previousId":"a"}`)),
 			headers: []string{"Authorization", basic(key)}, status: 200, types: []string{"$screen", "$group", "$alias"}, ids: []string{"", "", ""}},
 		{name: "DollarTrackEscaped", path: "/v1/t", body: []byte(`{"event":"$identify","userId":"u"}`),
