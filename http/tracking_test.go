@@ -26,6 +26,7 @@ import (
 // it does not touch /v1/*), and recorded metrics hooks.
 type trackingEnv struct {
 	url      string
+	client   *http.Client // validates every exchange against the OpenAPI document
 	ing      *fakeIngester
 	store    *pebble.Store
 	now      time.Time
@@ -88,6 +89,7 @@ func newTrackingEnv(t *testing.T, requireKey bool) *trackingEnv {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e.url = hs.URL
+	e.client = apitest.NewClient(t)
 	return e
 }
 
@@ -119,7 +121,7 @@ func (e *trackingEnv) send(t *testing.T, validate bool, method, path string, bod
 	}
 	c := http.DefaultClient
 	if validate {
-		c = apitest.NewClient(t)
+		c = e.client
 	}
 	resp, err := c.Do(req)
 	if err != nil {
