@@ -8,14 +8,23 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/mongo/mongotest"
 )
 
 // TestE2ETrackingSource wires sources, the tracking API, write keys on
 // POST /events, derived sessions and the per-source metric through the
 // real Main: an admin creates a source, sends a Segment batch with its
 // write key, and reads the events back in the journey.
-func TestE2ETrackingSource(t *testing.T) {
-	p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms", "CAIRN_REQUIRE_WRITE_KEY=true")
+func TestE2ETrackingSource(t *testing.T) { checkTrackingSource(t) }
+
+// TestMongoE2ETrackingSource is TestE2ETrackingSource on MongoDB.
+func TestMongoE2ETrackingSource(t *testing.T) {
+	srv := mongotest.Start(t)
+	checkTrackingSource(t, "MONGODB_URI="+srv.DatabaseURI(mongotest.DatabaseName(t)))
+}
+
+func checkTrackingSource(t *testing.T, env ...string) {
+	p := startMain(t, "", append([]string{"CAIRN_FLUSH_INTERVAL=50ms", "CAIRN_REQUIRE_WRITE_KEY=true"}, env...)...)
 	p.login() // the first account is the admin
 
 	status, _, b := p.do("POST", "/api/sources", []byte(`{"name":"web","rateLimit":{"eventsPerSecond":1000,"burst":5000}}`))
