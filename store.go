@@ -115,11 +115,13 @@ const (
 	RejectCanceled = "canceled"
 	// RejectInternal: any other failure.
 	RejectInternal = "internal"
+	// RejectRateLimited: a source sent more than its rate limit (429).
+	RejectRateLimited = "rate_limited"
 )
 
 // RejectReasons lists every Reject* name, for pre-registering metric series.
 var RejectReasons = []string{RejectInvalid, RejectTooLarge, RejectUnsupported,
-	RejectBacklogFull, RejectSpoolError, RejectClosed, RejectCanceled, RejectInternal}
+	RejectBacklogFull, RejectSpoolError, RejectClosed, RejectCanceled, RejectInternal, RejectRateLimited}
 
 // RejectReason returns the Reject* name for an error refusing events at
 // ingest (from decoding or from Ingester.Ingest), and "" for nil.

@@ -1,6 +1,9 @@
-// Package http is Cairn's HTTP API: event ingest, journeys, health, stats,
-// the current session, the admin's user listing, and the mounting points for
-// the account protocol (package betterauth), metrics and API docs. Routing
+// Package http is Cairn's HTTP API: event ingest, the Segment-compatible
+// tracking API (/v1/*, decoded by package segment, authenticated by source
+// write keys, rate-limited per source), the sources admin API, journeys
+// (with derived sessions), health, stats, the current session, the admin's
+// user listing, and the mounting points for the account protocol (package
+// betterauth), metrics and API docs. Routing
 // uses the standard library's ServeMux; every route is listed in routes.go,
 // and every error of a Cairn route is written through the one code → status
 // table in errors.go. Sub-APIs with their own wire protocol (Better Auth
@@ -34,6 +37,10 @@ type Server struct {
 	Auth cairn.Authenticator
 	// Users serves GET /users (admins only); nil leaves the route out.
 	Users cairn.UserLister
+	// Sources keeps the sources (write keys). It enables the sources admin
+	// API (/api/sources), the tracking API (/v1/*) and write keys on POST
+	// /events; nil leaves them out.
+	Sources cairn.SourceStore
 	// Accounts is the account sub-API (package betterauth): its routes are
 	// mounted on the mux, and it reads the session token a request
 	// presents. Nil mounts nothing and treats every request as presenting
@@ -43,7 +50,10 @@ type Server struct {
 	Rules cairn.EventRules
 	// Logger receives request logs.
 	Logger *slog.Logger
-	// Middleware wraps the whole router, outermost first (e.g. CORS).
+	// Middleware wraps the router, outermost first (e.g. CORS), for every
+	// route except the tracking API under /v1/, which answers CORS itself
+	// (any origin, no credentials) so that no account CORS policy applies
+	// to it.
 	Middleware []func(http.Handler) http.Handler
 	// ObserveRequest, if set, is called after every request with the matched
 	// route pattern, the status and the duration.
@@ -55,6 +65,17 @@ type Server struct {
 	// AccessLog writes one info-level line per request (method, route
 	// pattern, status, response bytes, duration, request id) to Logger.
 	AccessLog bool
+	// OnSourceEvents, if set, is called with the number of events a source
+	// sent and their outcome (SourceAccepted, SourceRejected,
+	// SourceRateLimited, SourceUnavailable).
+	OnSourceEvents func(sourceID, outcome string, events int)
+	// RequireWriteKey makes POST /events refuse requests without a write
+	// key (401); by default they are accepted anonymously.
+	RequireWriteKey bool
+	// SessionGap is the inactivity after which a user's events without a
+	// sessionId start a new derived session in journeys
+	// (cairn.DefaultSessionGap if 0).
+	SessionGap time.Duration
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Now returns the current time (time.Now if nil).
@@ -65,6 +86,7 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string
 	started time.Time
+	limiter sourceLimiter
 
 	srv *http.Server
 	ln  net.Listener
@@ -99,7 +121,14 @@ func (s *Server) init() {
 		for i := len(s.Middleware) - 1; i >= 0; i-- {
 			h = s.Middleware[i](h)
 		}
-		s.handler = s.withRequestContext(h)
+		wrapped := h
+		s.handler = s.withRequestContext(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isTrackingPath(r.URL.Path) {
+				s.serveMux(w, r)
+				return
+			}
+			wrapped.ServeHTTP(w, r)
+		}))
 	})
 }
 

@@ -36,6 +36,7 @@ type Metrics struct {
 	gat prometheus.Gatherer
 
 	rejected      *prometheus.CounterVec
+	sourceEvents  *prometheus.CounterVec
 	flushSize     prometheus.Histogram
 	flushDuration *prometheus.HistogramVec
 	flushOK       prometheus.Observer
@@ -71,8 +72,12 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	m := &Metrics{reg: reg, gat: reg}
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_events_rejected_total",
-		Help: "Events refused at ingest, by reason (" + strings.Join(cairn.RejectReasons, ", ") + ").",
+		Help: "Events refused at ingest, by reason (" + strings.Join(cairn.RejectReasons, ", ") + ", or, inside a tracking API 200, the reason it lists for a message such as no_user_anon_id).",
 	}, []string{"reason"})
+	m.sourceEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_source_events_total",
+		Help: "Events sent with a source's write key, by source id and outcome (accepted, rejected, rate_limited, unavailable).",
+	}, []string{"source", "outcome"})
 	m.flushSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "cairn_flush_batch_size",
 		Help:    "Events per store write attempted by the batcher.",
@@ -113,7 +118,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "status"})
 
-	cs := []prometheus.Collector{m.rejected, m.flushSize, m.flushDuration, m.flushFailures,
+	cs := []prometheus.Collector{m.rejected, m.sourceEvents, m.flushSize, m.flushDuration, m.flushFailures,
 		m.storeErrors, m.syncDuration, m.syncRecords, m.syncBytes, m.requests}
 	if opts.Runtime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -194,6 +199,15 @@ func (m *Metrics) Rejected(reason string, events int) {
 		events = 1
 	}
 	m.rejected.WithLabelValues(reason).Add(float64(events))
+}
+
+// SourceEvents counts events sent with the write key of source sourceID,
+// by outcome (accepted, rejected, rate_limited, unavailable).
+func (m *Metrics) SourceEvents(sourceID, outcome string, events int) {
+	if m == nil || events < 1 {
+		return
+	}
+	m.sourceEvents.WithLabelValues(sourceID, outcome).Add(float64(events))
 }
 
 // RegisterIngestStats registers collectors that read the pipeline's counters
