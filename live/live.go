@@ -10,6 +10,8 @@ package live
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cairn-dev/cairn"
 )
@@ -18,15 +20,8 @@ import (
 // before events are dropped for it.
 const DefaultBuffer = 1024
 
-// Filter selects events; an empty field matches every event.
-type Filter struct {
-	Type     string
-	UserID   string
-	SourceID string
-}
-
 // Match reports whether ev passes the filter.
-func (f Filter) Match(ev *cairn.Event) bool {
+func Match(f cairn.LiveFilter, ev *cairn.Event) bool {
 	return (f.Type == "" || ev.Type == f.Type) &&
 		(f.UserID == "" || ev.UserID == f.UserID) &&
 		(f.SourceID == "" || sourceOf(ev) == f.SourceID)
@@ -37,13 +32,30 @@ func (f Filter) Match(ev *cairn.Event) bool {
 // cairn.Event gains SourceID this returns it.
 func sourceOf(*cairn.Event) string { return "" }
 
-// Hub is the fan-out point. The zero value is not usable; call NewHub.
+// Hub is the fan-out point, and keeps the in-memory ingest history the
+// console shows (rates, latest events, types today, rejections). The zero
+// value is not usable; call NewHub.
 type Hub struct {
 	buffer int
 
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
+
+	hist     sync.Mutex
+	perSec   ring
+	perMin   ring
+	recent   []cairn.Event // circular, recentN slots
+	recentAt int           // next slot to write
+	day      time.Time     // UTC day of types
+	types    map[string]int64
+	rejected atomic.Int64
+	now      func() time.Time
 }
+
+var _ cairn.LiveFeed = (*Hub)(nil)
+
+// recentN is how many of the latest events the hub keeps.
+const recentN = 50
 
 // NewHub returns a hub whose subscribers each buffer up to buffer events
 // (DefaultBuffer when buffer < 1).
@@ -51,14 +63,25 @@ func NewHub(buffer int) *Hub {
 	if buffer < 1 {
 		buffer = DefaultBuffer
 	}
-	return &Hub{buffer: buffer, subs: map[*Subscription]struct{}{}}
+	return &Hub{
+		buffer: buffer,
+		subs:   map[*Subscription]struct{}{},
+		perSec: newRing(3600, time.Second),
+		perMin: newRing(1440, time.Minute),
+		types:  map[string]int64{},
+		now:    time.Now,
+	}
 }
+
+// SetClock replaces the clock the hub stamps published events with (for
+// tests); call it before publishing.
+func (h *Hub) SetClock(now func() time.Time) { h.now = now }
 
 // Subscription is one subscriber's view of the stream. Read it with Next;
 // release it with Close.
 type Subscription struct {
 	hub    *Hub
-	filter Filter
+	filter cairn.LiveFilter
 	notify chan struct{} // capacity 1: "there is something to read"
 
 	mu      sync.Mutex
@@ -68,7 +91,9 @@ type Subscription struct {
 }
 
 // Subscribe registers a subscriber receiving the events that match f.
-func (h *Hub) Subscribe(f Filter) *Subscription {
+func (h *Hub) Subscribe(f cairn.LiveFilter) cairn.LiveSubscription { return h.subscribe(f) }
+
+func (h *Hub) subscribe(f cairn.LiveFilter) *Subscription {
 	s := &Subscription{hub: h, filter: f, notify: make(chan struct{}, 1)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
@@ -88,6 +113,7 @@ func (h *Hub) Subscribers() int {
 // are copied by value; their payloads are shared and must not be
 // modified afterwards.
 func (h *Hub) Publish(events []cairn.Event) {
+	h.record(events)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.subs {
@@ -101,7 +127,7 @@ func (s *Subscription) offer(events []cairn.Event, limit int) {
 	s.mu.Lock()
 	added := false
 	for i := range events {
-		if !s.filter.Match(&events[i]) {
+		if !Match(s.filter, &events[i]) {
 			continue
 		}
 		added = true

@@ -31,15 +31,15 @@ func TestFilter(t *testing.T) {
 	hub := live.NewHub(100)
 	for _, tc := range []struct {
 		name   string
-		filter live.Filter
+		filter cairn.LiveFilter
 		want   int
 	}{
-		{"All", live.Filter{}, 4},
-		{"Type", live.Filter{Type: "search"}, 2},
-		{"User", live.Filter{UserID: "u2"}, 2},
-		{"TypeAndUser", live.Filter{Type: "search", UserID: "u2"}, 1},
-		{"NoMatch", live.Filter{Type: "purchase"}, 0},
-		{"SourceUnknownYet", live.Filter{SourceID: "src_x"}, 0},
+		{"All", cairn.LiveFilter{}, 4},
+		{"Type", cairn.LiveFilter{Type: "search"}, 2},
+		{"User", cairn.LiveFilter{UserID: "u2"}, 2},
+		{"TypeAndUser", cairn.LiveFilter{Type: "search", UserID: "u2"}, 1},
+		{"NoMatch", cairn.LiveFilter{Type: "purchase"}, 0},
+		{"SourceUnknownYet", cairn.LiveFilter{SourceID: "src_x"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := hub.Subscribe(tc.filter)
@@ -77,9 +77,9 @@ func TestFilter(t *testing.T) {
 // everything.
 func TestSlowSubscriber(t *testing.T) {
 	hub := live.NewHub(10)
-	slow := hub.Subscribe(live.Filter{})
+	slow := hub.Subscribe(cairn.LiveFilter{})
 	defer slow.Close()
-	fast := hub.Subscribe(live.Filter{})
+	fast := hub.Subscribe(cairn.LiveFilter{})
 	defer fast.Close()
 
 	fastGot := 0
@@ -116,7 +116,7 @@ func TestSlowSubscriber(t *testing.T) {
 // publishes skip it.
 func TestDisconnect(t *testing.T) {
 	hub := live.NewHub(10)
-	sub := hub.Subscribe(live.Filter{})
+	sub := hub.Subscribe(cairn.LiveFilter{})
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := sub.Next(context.Background())
@@ -133,7 +133,7 @@ func TestDisconnect(t *testing.T) {
 	sub.Close() // twice is fine
 
 	// A reader whose context ends gets the context's error.
-	sub2 := hub.Subscribe(live.Filter{})
+	sub2 := hub.Subscribe(cairn.LiveFilter{})
 	defer sub2.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -145,7 +145,7 @@ func TestDisconnect(t *testing.T) {
 func BenchmarkPublish10Subscribers(b *testing.B) {
 	hub := live.NewHub(1024)
 	for range 10 {
-		sub := hub.Subscribe(live.Filter{})
+		sub := hub.Subscribe(cairn.LiveFilter{})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		defer sub.Close()
@@ -161,5 +161,41 @@ func BenchmarkPublish10Subscribers(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		hub.Publish(batch)
+	}
+}
+
+// TestHistory: rates per second and per minute, the latest events and the
+// types of the day, as the console's overview reads them.
+func TestHistory(t *testing.T) {
+	hub := live.NewHub(10)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	hub.SetClock(func() time.Time { return now })
+	hub.Publish(events(3, "search", "u1"))
+	now = now.Add(2 * time.Second)
+	hub.Publish(append(events(2, "page_view", "u2"), events(60, "search", "u3")...))
+	hub.Reject(4)
+
+	sec := hub.Rate(now, time.Second)
+	if len(sec) != 3600 || sec[3599] != 62 || sec[3598] != 0 || sec[3597] != 3 {
+		t.Errorf("per second: len %d, tail %v; want 3600 points ending 3,0,62", len(sec), sec[3595:])
+	}
+	if m := hub.Rate(now, time.Minute); len(m) != 1440 || m[1439] != 65 {
+		t.Errorf("per minute: len %d, last %d; want 1440 points ending 65", len(m), m[len(m)-1])
+	}
+	if later := hub.Rate(now.Add(2*time.Hour), time.Second); later[3599] != 0 || later[0] != 0 {
+		t.Errorf("an hour later the per-second series still shows old counts")
+	}
+	recent := hub.Recent(5)
+	if len(recent) != 5 || recent[0].EventID != "u3-search-59" || recent[4].EventID != "u3-search-55" {
+		t.Errorf("recent: %v, want the 5 newest, newest first", ids(recent))
+	}
+	if got := hub.TypesToday(now); got["search"] != 63 || got["page_view"] != 2 {
+		t.Errorf("types today: %v", got)
+	}
+	if got := hub.TypesToday(now.Add(24 * time.Hour)); len(got) != 0 {
+		t.Errorf("types tomorrow: %v, want none", got)
+	}
+	if hub.Rejected() != 4 {
+		t.Errorf("rejected %d, want 4", hub.Rejected())
 	}
 }
