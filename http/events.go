@@ -56,6 +56,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if s.OnAccepted != nil {
+		s.OnAccepted(events)
+	}
 	resp := AcceptedResponse{Message: "Events accepted for processing", Count: len(events), EventIDs: make([]string, len(events))}
 	for i := range events {
 		resp.EventIDs[i] = events[i].EventID

@@ -24,6 +24,16 @@ func (s *Server) registerRoutes() {
 	if s.Auth != nil && s.Users != nil {
 		s.handle("GET /users", noStore(s.requireSession(s.handleUsers)))
 	}
+	if s.Live != nil {
+		s.handle("GET /api/live", noStore(s.requireSession(s.handleLive)))
+	}
+	// The web console: HTML pages, signed-in or showing the sign-in form.
+	if s.Console != nil {
+		routes := s.Console.Routes()
+		for _, pattern := range slices.Sorted(maps.Keys(routes)) {
+			s.handle(pattern, s.withPrincipal(routes[pattern]))
+		}
+	}
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

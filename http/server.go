@@ -54,6 +54,19 @@ type Server struct {
 	OnRejected func(reason string, events int)
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// OnAccepted, if set, is called with a request's events right after
+	// they were accepted durably (Ingest returned nil), before the 202 is
+	// written. It must not block (e.g. live.Hub.Publish) and must not
+	// modify the events.
+	OnAccepted func(events []cairn.Event)
+	// Live, if set, serves GET /api/live: accepted events as server-sent
+	// events, to signed-in users.
+	Live cairn.LiveFeed
+	// Console, if set, is the web console: its routes (HTML pages and
+	// their assets) are mounted on the mux and run with the principal of
+	// the request's session in the context when there is one (none
+	// otherwise: the console shows its sign-in form).
+	Console Console
 	// Now returns the current time (time.Now if nil).
 	Now func() time.Time
 
@@ -65,6 +78,12 @@ type Server struct {
 
 	srv *http.Server
 	ln  net.Listener
+}
+
+// Console is the web console (package console implements it).
+type Console interface {
+	// Routes returns the console's routes: net/http pattern → handler.
+	Routes() map[string]http.Handler
 }
 
 // Accounts is a sub-API that speaks an account protocol on its own routes

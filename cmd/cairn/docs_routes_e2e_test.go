@@ -58,6 +58,7 @@ func TestDocsEveryRouteMatchesDocument(t *testing.T) {
 	want(401, "GET", "/stats", nil)
 	want(401, "GET", "/session", nil)
 	want(401, "GET", "/users", nil)
+	want(401, "GET", "/api/live", nil)
 	if body := want(200, "GET", "/api/auth/get-session", nil); strings.TrimSpace(string(body)) != "null" {
 		t.Errorf("get-session without a session: %s, want null", body)
 	}
