@@ -289,7 +289,7 @@ func operations(doc *openapi3.T) []operation {
 // why they are not documented as such.
 var fallbackRoutes = map[string]string{
 	"GET /console/page": "an HTML page of the web console (package console), not a JSON API operation; the console's own tests cover its pages",
-	"/api/auth/": "Better Auth's empty 404 for every other method and path under /api/auth (described in info.description)",
+	"/api/auth/":        "Better Auth's empty 404 for every other method and path under /api/auth (described in info.description)",
 }
 
 // consoleRoutes stands in for the web console: its routes are HTML pages.
