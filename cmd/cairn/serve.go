@@ -104,6 +104,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hub, con, err := newConsole(cfg, m.pipeline, m.store, acc, log.With("component", "console"))
+	if err != nil {
+		return err
+	}
 	m.server = &cairnhttp.Server{
 		Ingester:       m.pipeline,
 		Store:          m.store,
@@ -114,8 +118,11 @@ func (m *Main) Open(ctx context.Context) error {
 		Logger:         log,
 		Middleware:     []func(http.Handler) http.Handler{acc.api.CORS},
 		ObserveRequest: m.obs.ObserveRequest,
-		OnRejected:     m.obs.OnRejected,
+		OnRejected:     func(reason string, n int) { m.obs.OnRejected(reason, n); hub.Reject(n) },
 		Metrics:        m.obs.Handler,
+		OnAccepted:     hub.Publish,
+		Live:           hub,
+		Console:        con,
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err

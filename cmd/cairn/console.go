@@ -1,0 +1,27 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/console"
+	"github.com/cairn-dev/cairn/live"
+)
+
+// newConsole builds the live feed (fed by the HTTP server's OnAccepted and
+// OnRejected) and the web console reading it.
+func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *accounts, logger *slog.Logger) (*live.Hub, *console.Console, error) {
+	hub := live.NewHub(live.DefaultBuffer)
+	con, err := console.New(console.Config{
+		Ingester:   ing,
+		Store:      store,
+		Feed:       hub,
+		Accounts:   acc.service,
+		EventTypes: cfg.EventTypes,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hub, con, nil
+}
