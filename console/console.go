@@ -154,12 +154,12 @@ func (c *Console) page(fn pageFunc, admin bool) http.Handler {
 			return
 		}
 		if admin && !v.Principal.IsAdmin() {
-			v.Title, v.Error = "Admins only", "This view is for admins. Ask an admin of this Cairn for the admin role."
+			v.Title, v.Data = "Admins only", "This view is for admins. Ask an admin of this Cairn for the admin role."
 			c.render(w, r, "forbidden", http.StatusForbidden, v)
 			return
 		}
 		if r.Method == http.MethodPost && !sameOrigin(r) {
-			v.Title, v.Error = "Refused", "This form was not sent from this Cairn's own pages."
+			v.Title, v.Data = "Refused", "This form was not sent from this Cairn's own pages."
 			c.render(w, r, "forbidden", http.StatusForbidden, v)
 			return
 		}
@@ -218,7 +218,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, v *view, err erro
 	if status == http.StatusInternalServerError {
 		c.cfg.Logger.ErrorContext(r.Context(), "console page failed", "path", r.URL.Path, "err", err)
 	}
-	v.Title, v.Error = http.StatusText(status), cairn.ErrorMessage(err)
+	v.Title, v.Data = http.StatusText(status), cairn.ErrorMessage(err)
 	c.render(w, r, "forbidden", status, v)
 }
 

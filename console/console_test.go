@@ -128,3 +128,39 @@ func TestJourneyScroll(t *testing.T) {
 		t.Errorf("pages of %v events, want [50 50 30]", counts)
 	}
 }
+
+type fakeTracked struct{}
+
+func (fakeTracked) TrackedUsers(_ context.Context, q cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
+	at := time.Date(2025, 12, 15, 10, 30, 0, 0, time.UTC)
+	page := &cairn.TrackedUserPage{Users: []cairn.TrackedUser{{UserID: q.Prefix + "-a", FirstSeen: at, LastSeen: at, Events: 1234, Sessions: 5}}}
+	if q.After == "" {
+		page.Next = "c1"
+	}
+	return page, nil
+}
+
+func TestUsersView(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := console.New(console.Config{Ingester: fakeIngester{}, Store: st, Feed: live.NewHub(1), TrackedUsers: fakeTracked{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for pattern, h := range c.Routes() {
+		mux.Handle(pattern, h)
+	}
+	status, body := get(t, mux, "/console/users?prefix=shop", member)
+	for _, want := range []string{`href="/console/users/shop-a"`, "1,234", `cursor=c1`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("%d: body lacks %q\n%.3000s", status, want, body)
+		}
+	}
+	if _, body := get(t, mux, "/console/users?prefix=shop&cursor=c1", member); strings.Contains(body, "cursor=") {
+		t.Errorf("last page links a next page")
+	}
+}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/apitest"
 	"github.com/cairn-dev/cairn/auth"
 	"github.com/cairn-dev/cairn/betterauth"
@@ -292,6 +294,13 @@ var fallbackRoutes = map[string]string{
 	"/api/auth/":        "Better Auth's empty 404 for every other method and path under /api/auth (described in info.description)",
 }
 
+// trackedUsers stands in for a store with the tracked-users index.
+type trackedUsers struct{}
+
+func (trackedUsers) TrackedUsers(context.Context, cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
+	return &cairn.TrackedUserPage{}, nil
+}
+
 // consoleRoutes stands in for the web console: its routes are HTML pages.
 type consoleRoutes struct{}
 
@@ -311,7 +320,7 @@ func TestRoutesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler(),
-		Live: live.NewHub(1), Console: consoleRoutes{}}
+		Live: live.NewHub(1), Console: consoleRoutes{}, TrackedUsers: trackedUsers{}}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {

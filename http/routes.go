@@ -27,6 +27,9 @@ func (s *Server) registerRoutes() {
 	if s.Live != nil {
 		s.handle("GET /api/live", noStore(s.requireSession(s.handleLive)))
 	}
+	if s.TrackedUsers != nil {
+		s.handle("GET /api/tracked-users", noStore(s.requireSession(s.handleTrackedUsers)))
+	}
 	// The web console: HTML pages, signed-in or showing the sign-in form.
 	if s.Console != nil {
 		routes := s.Console.Routes()

@@ -62,6 +62,9 @@ type Server struct {
 	// Live, if set, serves GET /api/live: accepted events as server-sent
 	// events, to signed-in users.
 	Live cairn.LiveFeed
+	// TrackedUsers, if set, serves GET /api/tracked-users: the users seen
+	// in events, to signed-in users.
+	TrackedUsers cairn.TrackedUserStore
 	// Console, if set, is the web console: its routes (HTML pages and
 	// their assets) are mounted on the mux and run with the principal of
 	// the request's session in the context when there is one (none

@@ -13,15 +13,23 @@ import (
 func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *accounts, logger *slog.Logger) (*live.Hub, *console.Console, error) {
 	hub := live.NewHub(live.DefaultBuffer)
 	con, err := console.New(console.Config{
-		Ingester:   ing,
-		Store:      store,
-		Feed:       hub,
-		Accounts:   acc.service,
-		EventTypes: cfg.EventTypes,
-		Logger:     logger,
+		Ingester:     ing,
+		Store:        store,
+		Feed:         hub,
+		Accounts:     acc.service,
+		TrackedUsers: trackedUsersOf(store),
+		EventTypes:   cfg.EventTypes,
+		Logger:       logger,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return hub, con, nil
+}
+
+// trackedUsersOf returns the store's tracked-users index, or nil when the
+// store keeps none.
+func trackedUsersOf(store cairn.EventStore) cairn.TrackedUserStore {
+	ts, _ := store.(cairn.TrackedUserStore)
+	return ts
 }

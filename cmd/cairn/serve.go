@@ -123,6 +123,7 @@ func (m *Main) Open(ctx context.Context) error {
 		OnAccepted:     hub.Publish,
 		Live:           hub,
 		Console:        con,
+		TrackedUsers:   trackedUsersOf(m.store),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
