@@ -7,7 +7,8 @@
 // rest of the repository).
 //
 // Every page works from its address alone (/console, /console/live,
-// /console/users, /console/users/{userId}, /console/accounts): without a
+// /console/users, /console/users/{userId}, /console/sources,
+// /console/accounts): without a
 // session it shows the sign-in form, which signs in through the Better
 // Auth endpoints and reloads the same address. Package http mounts
 // Routes on Cairn's mux and puts the session's principal in the request
@@ -50,6 +51,8 @@ type Config struct {
 	Feed cairn.LiveFeed
 	// Accounts manages accounts; nil hides the account views and sign-up.
 	Accounts cairn.AccountAdmin
+	// Sources keeps the sources; nil hides the Sources view.
+	Sources cairn.SourceStore
 	// TrackedUsers lists tracked users; nil leaves the Users view with
 	// the go-to-journey box only.
 	TrackedUsers cairn.TrackedUserStore
@@ -119,6 +122,9 @@ func (c *Console) Routes() map[string]http.Handler {
 		"GET /console/accounts":       c.page(c.accountsPage, true),
 		"POST /console/accounts":      c.page(c.createAccount, true),
 		"POST /console/accounts/{id}": c.page(c.updateAccount, true),
+		"GET /console/sources":        c.page(c.sourcesPage, true),
+		"POST /console/sources":       c.page(c.createSource, true),
+		"POST /console/sources/{id}":  c.page(c.updateSource, true),
 		"GET /console/assets/{file...}": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			files.ServeHTTP(w, r)

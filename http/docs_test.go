@@ -25,6 +25,7 @@ import (
 	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/live"
+	"github.com/cairn-dev/cairn/pebble"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/openapi.golden.json from http/openapi.yaml")
@@ -294,6 +295,16 @@ var fallbackRoutes = map[string]string{
 	"/api/auth/":        "Better Auth's empty 404 for every other method and path under /api/auth (described in info.description)",
 }
 
+// pebbleSources returns an embedded store, for its sources.
+func pebbleSources(t *testing.T) cairn.SourceStore {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // trackedUsers stands in for a store with the tracked-users index.
 type trackedUsers struct{}
 
@@ -320,7 +331,7 @@ func TestRoutesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler(),
-		Live: live.NewHub(1), Console: consoleRoutes{}, TrackedUsers: trackedUsers{}}
+		Live: live.NewHub(1), Console: consoleRoutes{}, TrackedUsers: trackedUsers{}, Sources: pebbleSources(t)}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {

@@ -30,6 +30,12 @@ func (s *Server) registerRoutes() {
 	if s.TrackedUsers != nil {
 		s.handle("GET /api/tracked-users", noStore(s.requireSession(s.handleTrackedUsers)))
 	}
+	if s.Sources != nil {
+		s.handle("POST /api/sources", noStore(s.requireSession(s.handleCreateSource)))
+		s.handle("GET /api/sources", noStore(s.requireSession(s.handleListSources)))
+		s.handle("PATCH /api/sources/{id}", noStore(s.requireSession(s.handleUpdateSource)))
+		s.handle("DELETE /api/sources/{id}", noStore(s.requireSession(s.handleDeleteSource)))
+	}
 	// The web console: HTML pages, signed-in or showing the sign-in form.
 	if s.Console != nil {
 		routes := s.Console.Routes()

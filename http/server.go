@@ -65,6 +65,9 @@ type Server struct {
 	// TrackedUsers, if set, serves GET /api/tracked-users: the users seen
 	// in events, to signed-in users.
 	TrackedUsers cairn.TrackedUserStore
+	// Sources, if set, serves the admin API for sources under
+	// /api/sources.
+	Sources cairn.SourceStore
 	// Console, if set, is the web console: its routes (HTML pages and
 	// their assets) are mounted on the mux and run with the principal of
 	// the request's session in the context when there is one (none

@@ -18,6 +18,7 @@ func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *acc
 		Feed:         hub,
 		Accounts:     acc.service,
 		TrackedUsers: trackedUsersOf(store),
+		Sources:      sourcesOf(store),
 		EventTypes:   cfg.EventTypes,
 		Logger:       logger,
 	})
@@ -32,4 +33,10 @@ func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *acc
 func trackedUsersOf(store cairn.EventStore) cairn.TrackedUserStore {
 	ts, _ := store.(cairn.TrackedUserStore)
 	return ts
+}
+
+// sourcesOf returns the store's sources, or nil when the store keeps none.
+func sourcesOf(store cairn.EventStore) cairn.SourceStore {
+	ss, _ := store.(cairn.SourceStore)
+	return ss
 }

@@ -156,6 +156,14 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("member POST /console/accounts: %d, want 403", posted)
 	}
 	mtab.screenshot(shots, "forbidden", 1280, 500)
+	// The member's view of sources is refused too.
+	mtab.navigate(local + "/console/sources")
+	mtab.waitFor(`document.title.startsWith("Admins only")`)
+	var apiStatus int
+	mtab.evalInto(&apiStatus, `(async () => (await fetch("/api/sources", {credentials: "same-origin"})).status)()`)
+	if apiStatus != 403 {
+		t.Errorf("member GET /api/sources: %d, want 403", apiStatus)
+	}
 
 	p.waitDrained()
 	tb.navigate(loopback + "/console")
@@ -228,6 +236,26 @@ func TestConsoleInChromium(t *testing.T) {
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("` + memberEmail + ` is now admin")`)
 	tb.screenshot(shots, "accounts", 1280, 700)
 	tb.screenshot(shots, "accounts", 400, 1100)
+
+	// Sources (admin): create one through the form; its write key is shown
+	// with snippets that carry it, and rotating replaces it.
+	tb.navigate(loopback + "/console/sources")
+	tb.eval(`(() => { const f = document.querySelector('form[action="/console/sources"]'); f.name.value = "web shop"; f.requestSubmit(); })()`)
+	tb.waitFor(`document.querySelector(".notice") && document.querySelector("section.source code.key")`)
+	var key string
+	tb.evalInto(&key, `document.querySelector("section.source code.key").textContent`)
+	var snippetsCarryKey bool
+	tb.evalInto(&snippetsCarryKey, `[...document.querySelectorAll("section.source pre.snippet")].length === 4 &&
+		[...document.querySelectorAll("section.source pre.snippet")].every(p => p.textContent.includes(`+strconv.Quote(key)+`))`)
+	if len(key) != 32 || !snippetsCarryKey {
+		t.Errorf("source write key %q; all four snippets carry it: %v", key, snippetsCarryKey)
+	}
+	tb.eval(`document.querySelector("details.snippets").open = true`)
+	tb.screenshot(shots, "sources", 1280, 1300)
+	tb.screenshot(shots, "sources", 400, 1800)
+	tb.eval(`window.confirm = () => true; document.querySelector('form input[value="rotate"]').form.requestSubmit()`)
+	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
+		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
 }
 
 // freePort returns a free loopback port.

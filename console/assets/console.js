@@ -184,6 +184,20 @@ function initJourney() {
   observe();
 }
 
+// Copy buttons (write keys, snippets) and confirmation of destructive forms.
+document.addEventListener("click", async (e) => {
+  const b = e.target.closest("[data-copy], [data-copy-next]");
+  if (!b) return;
+  const text = b.dataset.copy !== undefined ? b.dataset.copy : b.parentElement.nextElementSibling.textContent;
+  try { await navigator.clipboard.writeText(text); b.textContent = "Copied"; }
+  catch (_) { b.textContent = "Select and copy"; }
+  setTimeout(() => { b.textContent = "Copy"; }, 1500);
+});
+document.addEventListener("submit", (e) => {
+  const msg = e.target.dataset && e.target.dataset.confirm;
+  if (msg && !confirm(msg)) e.preventDefault();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   initSignIn();
   initBars();
