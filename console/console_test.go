@@ -31,7 +31,11 @@ func newConsole(t *testing.T) (http.Handler, *live.Hub) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	base := time.Date(2025, 12, 15, 10, 0, 0, 0, time.UTC)
 	var evs []cairn.Event
 	for i := range 130 {
@@ -145,7 +149,11 @@ func TestUsersView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	c, err := console.New(console.Config{Ingester: fakeIngester{}, Store: st, Feed: live.NewHub(1), TrackedUsers: fakeTracked{}})
 	if err != nil {
 		t.Fatal(err)

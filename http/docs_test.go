@@ -301,7 +301,11 @@ func pebbleSources(t *testing.T) cairn.SourceStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return st
 }
 

@@ -37,7 +37,7 @@ func TestLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }() // the stream is cut by cancel
 			if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
 				t.Fatalf("status %d, Content-Type %q", resp.StatusCode, ct)
 			}
