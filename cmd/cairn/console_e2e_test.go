@@ -172,6 +172,18 @@ func TestConsoleInChromium(t *testing.T) {
 	if tiles["accepted"] != "134" || tiles["stored"] != "134" || tiles["rejected"] != "1" || tiles["storedTotal"] != "134" {
 		t.Errorf("overview tiles %v, want 134 accepted and stored, 1 rejected", tiles)
 	}
+	// Keyboard: the first Tab reaches "Skip to content", the next ones the menu.
+	var focused []string
+	for range 3 {
+		tb.b.send(tb.session, "Input.dispatchKeyEvent", map[string]any{"type": "keyDown", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}, nil)
+		tb.b.send(tb.session, "Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}, nil)
+		var text string
+		tb.evalInto(&text, `document.activeElement.textContent.trim()`)
+		focused = append(focused, text)
+	}
+	if strings.Join(focused, "|") != "Skip to content|Cairn|Overview" {
+		t.Errorf("Tab order %q, want Skip to content, Cairn, Overview", focused)
+	}
 	tb.screenshot(shots, "overview", 1280, 1500)
 	tb.screenshot(shots, "overview", 400, 2400)
 
