@@ -34,10 +34,18 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rc := http.NewResponseController(w)
-	// A stream outlives the server's write timeout.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		loggerFrom(r, s.Logger).Debug("live: clear write deadline", "err", err)
+	// A stream outlives the server's read and write timeouts (an expired
+	// read deadline would cancel the request's context).
+	for _, clear := range []func(time.Time) error{rc.SetReadDeadline, rc.SetWriteDeadline} {
+		if err := clear(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			loggerFrom(r, s.Logger).Debug("live: clear deadline", "err", err)
+		}
 	}
+	// Streams end when the server shuts down, so that Shutdown need not
+	// wait for them.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
 	sub := s.Live.Subscribe(f)
 	defer sub.Close()
 
@@ -49,7 +57,6 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	if !s.writeLive(w, rc, b) {
 		return
 	}
-	ctx := r.Context()
 	for {
 		wait, cancel := context.WithTimeout(ctx, liveHeartbeat)
 		events, skipped, err := sub.Next(wait)

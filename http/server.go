@@ -81,6 +81,9 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string
 	started time.Time
+	// streams is cancelled at Shutdown, ending live streams.
+	streams     context.Context
+	stopStreams context.CancelFunc
 
 	srv *http.Server
 	ln  net.Listener
@@ -115,6 +118,7 @@ func (s *Server) init() {
 			s.Rules = cairn.NewEventRules(nil, 24*time.Hour)
 		}
 		s.started = s.Now()
+		s.streams, s.stopStreams = context.WithCancel(context.Background())
 		s.mux = http.NewServeMux()
 		s.registerRoutes()
 		var h http.Handler = http.HandlerFunc(s.serveMux)
@@ -160,6 +164,7 @@ func (s *Server) Open(addr string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(s.stopStreams)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
@@ -176,8 +181,8 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
+// Shutdown stops accepting connections, ends live streams, and waits for
+// in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil

@@ -268,6 +268,15 @@ func TestConsoleInChromium(t *testing.T) {
 	tb.eval(`window.confirm = () => true; document.querySelector('form input[value="rotate"]').form.requestSubmit()`)
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
 		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
+
+	// An open live stream does not hold up shutdown.
+	tb.navigate(loopback + "/console/live")
+	tb.waitFor(`document.getElementById("live-status").textContent.startsWith("Live")`)
+	start := time.Now()
+	p.Stop()
+	if d := time.Since(start); d > 5*time.Second || strings.Contains(p.Logs(), "in-flight requests cut short") {
+		t.Errorf("shutdown with a live stream open took %v (log: cut short = %v)", d, strings.Contains(p.Logs(), "in-flight requests cut short"))
+	}
 }
 
 // freePort returns a free loopback port.
