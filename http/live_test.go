@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-dev/cairn"
 	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/live"
 )
@@ -80,5 +81,34 @@ func TestLive(t *testing.T) {
 		default:
 			runtime.Gosched()
 		}
+	}
+}
+
+// skippingFeed's subscriptions report skipped events once, then end.
+type skippingFeed struct{ *live.Hub }
+
+type skippingSub struct{ done bool }
+
+func (skippingFeed) Subscribe(cairn.LiveFilter) cairn.LiveSubscription { return &skippingSub{} }
+
+func (s *skippingSub) Next(ctx context.Context) ([]cairn.Event, int64, error) {
+	if s.done {
+		return nil, 0, live.ErrClosed
+	}
+	s.done = true
+	return []cairn.Event{{EventID: "e1", UserID: "u", SessionID: "s", Type: "search"}}, 1234, nil
+}
+func (s *skippingSub) Close() {}
+
+// TestLiveSkipped: a subscriber that fell behind is told how many events
+// it missed, before the events that follow.
+func TestLiveSkipped(t *testing.T) {
+	s := &cairnhttp.Server{Ingester: &fakeIngester{}, Store: nopStore{}, Live: skippingFeed{live.NewHub(1)}}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/api/live", nil))
+	body := w.Body.String()
+	i, j := strings.Index(body, "event: skipped\ndata: {\"skipped\":1234}\n\n"), strings.Index(body, `data: {"eventId":"e1"`)
+	if i < 0 || j < i {
+		t.Errorf("stream %q: want the skipped notice, then the event", body)
 	}
 }
