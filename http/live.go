@@ -45,7 +45,13 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	// wait for them.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	defer context.AfterFunc(s.streams, cancel)()
+	go func() {
+		select {
+		case <-s.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	sub := s.Live.Subscribe(f)
 	defer sub.Close()
 

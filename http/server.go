@@ -81,9 +81,9 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string
 	started time.Time
-	// streams is cancelled at Shutdown, ending live streams.
-	streams     context.Context
-	stopStreams context.CancelFunc
+	// shutdown is closed at Shutdown, ending live streams.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 
 	srv *http.Server
 	ln  net.Listener
@@ -118,7 +118,7 @@ func (s *Server) init() {
 			s.Rules = cairn.NewEventRules(nil, 24*time.Hour)
 		}
 		s.started = s.Now()
-		s.streams, s.stopStreams = context.WithCancel(context.Background())
+		s.shutdown = make(chan struct{})
 		s.mux = http.NewServeMux()
 		s.registerRoutes()
 		var h http.Handler = http.HandlerFunc(s.serveMux)
@@ -164,7 +164,7 @@ func (s *Server) Open(addr string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
-	s.srv.RegisterOnShutdown(s.stopStreams)
+	s.srv.RegisterOnShutdown(func() { s.shutdownOnce.Do(func() { close(s.shutdown) }) })
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
