@@ -60,3 +60,35 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }
+
+// NewAccount is an account an administrator creates.
+type NewAccount struct {
+	Email    string
+	Name     string
+	Password string
+	// Role is RoleAdmin or RoleMember.
+	Role string
+}
+
+// AccountAdmin is what the console's account views need: listing, role
+// changes and account creation for admins, and the sign-up state for the
+// sign-in form. Package auth's Service implements it.
+type AccountAdmin interface {
+	UserLister
+	// SetUserRole changes a user's role, for the admin principal in ctx.
+	// Returns EFORBIDDEN when ctx carries no admin principal (or an admin
+	// would demote themselves), EINVALID for an unknown role, ENOTFOUND for
+	// an unknown user, EUNAVAILABLE when the store cannot be reached.
+	SetUserRole(ctx context.Context, userID, role string) error
+	// CreateAccount creates an account with the sign-up rules (valid
+	// email, 8–128 character password), for the admin principal in ctx,
+	// whatever the sign-up policy. Returns EFORBIDDEN when ctx carries no
+	// admin principal, EINVALID for bad input, ECONFLICT when the email is
+	// taken, EUNAVAILABLE when the store cannot be reached.
+	CreateAccount(ctx context.Context, a NewAccount) (*User, error)
+	// SignupOpen reports whether anyone may sign up.
+	SignupOpen() bool
+	// HasUsers reports whether any account exists. Returns EUNAVAILABLE
+	// when the store cannot be reached.
+	HasUsers(ctx context.Context) (bool, error)
+}

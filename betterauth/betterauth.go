@@ -46,6 +46,12 @@ type Config struct {
 	// Production turns on rate limiting, and secure cookies when BaseURL
 	// is empty.
 	Production bool
+	// TrustLoopback also trusts http://localhost:P, http://127.0.0.1:P and
+	// http://[::1]:P, where P is the local port the request arrived on, so
+	// that a browser on the same machine can sign in to a development
+	// server under either name with no settings. Meant for development
+	// without a BaseURL only; production stays strict.
+	TrustLoopback bool
 	// Now is the clock of the rate limiter; nil uses time.Now.
 	Now func() time.Time
 	// Logger receives the handler's logs, already narrowed by the caller
@@ -74,7 +80,7 @@ func New(accounts *auth.Service, cfg Config) (*Handler, error) {
 	h := &Handler{
 		accounts: accounts,
 		signer:   NewSigner(cfg.Secret),
-		origins:  newOrigins(cfg.BaseURL, cfg.TrustedOrigins),
+		origins:  newOrigins(cfg.BaseURL, cfg.TrustedOrigins, cfg.TrustLoopback),
 		logger:   cfg.Logger,
 	}
 	secure := strings.HasPrefix(strings.ToLower(cfg.BaseURL), "https://") || (cfg.BaseURL == "" && cfg.Production)

@@ -6,7 +6,8 @@ import (
 )
 
 // CORS returns middleware that answers cross-origin requests. Trusted
-// origins (the base URL's and the trusted origins) get CORS with
+// origins (the base URL's, the trusted origins, and with TrustLoopback the
+// loopback origins of the listening port) get CORS with
 // credentials on every route, and the set-auth-token header exposed. Any
 // origin may call the public POST /events without credentials, and its
 // preflight is answered. Other origins get no CORS headers, so browsers
@@ -22,7 +23,7 @@ func (h *Handler) CORS(next http.Handler) http.Handler {
 		hdr.Add("Vary", "Origin")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		switch {
-		case h.origins.Trusted(origin):
+		case h.origins.Trusted(r, origin):
 			hdr.Set("Access-Control-Allow-Origin", origin)
 			hdr.Set("Access-Control-Allow-Credentials", "true")
 			hdr.Set("Access-Control-Expose-Headers", "set-auth-token")

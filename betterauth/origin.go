@@ -1,20 +1,26 @@
 package betterauth
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
 // origins is the set of trusted origins: the base URL's origin plus the
-// configured trusted origins, compared as lowercase scheme://host[:port].
-type origins map[string]bool
+// configured trusted origins, compared as lowercase scheme://host[:port];
+// and, when loopback is set, the loopback origins of the port a request
+// arrived on (see Config.TrustLoopback).
+type origins struct {
+	set      map[string]bool
+	loopback bool
+}
 
-func newOrigins(baseURL string, trusted []string) origins {
-	o := origins{}
+func newOrigins(baseURL string, trusted []string, loopback bool) origins {
+	o := origins{set: map[string]bool{}, loopback: loopback}
 	for _, s := range append([]string{baseURL}, trusted...) {
 		if origin := originOf(strings.TrimSpace(s)); origin != "" {
-			o[origin] = true
+			o.set[origin] = true
 		}
 	}
 	return o
@@ -29,9 +35,36 @@ func originOf(raw string) string {
 	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
-// Trusted reports whether origin (an Origin header value) is trusted.
-func (o origins) Trusted(origin string) bool {
-	return origin != "" && o[originOf(origin)]
+// Trusted reports whether origin (an Origin header value) is trusted for
+// request r.
+func (o origins) Trusted(r *http.Request, origin string) bool {
+	if origin == "" {
+		return false
+	}
+	origin = originOf(origin)
+	return o.set[origin] || (o.loopback && isLocalLoopbackOrigin(r, origin))
+}
+
+// isLocalLoopbackOrigin reports whether origin is http://localhost:P,
+// http://127.0.0.1:P or http://[::1]:P where P is the port of the local
+// address r arrived on: a page Cairn itself served to a browser on the same
+// machine, whichever loopback name the browser used.
+func isLocalLoopbackOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+	default:
+		return false
+	}
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	_, port, err := net.SplitHostPort(local.String())
+	return err == nil && port != "" && u.Port() == port
 }
 
 // requestOrigin returns the request's Origin header, or the origin of its
@@ -76,7 +109,7 @@ func (o origins) checkOrigin(r *http.Request, login bool) *apiError {
 	if origin == "" {
 		return errMissingOrigin
 	}
-	if !o.Trusted(origin) {
+	if !o.Trusted(r, origin) {
 		return errInvalidOrigin
 	}
 	return nil
@@ -88,5 +121,5 @@ func (o origins) trustedCallback(cb string) bool {
 	if strings.HasPrefix(cb, "/") {
 		return !strings.HasPrefix(cb, "//") && !strings.HasPrefix(cb, "/\\")
 	}
-	return o[originOf(cb)]
+	return o.set[originOf(cb)]
 }

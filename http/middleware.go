@@ -213,6 +213,22 @@ func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 	})
 }
 
+// withPrincipal runs h with the principal of the request's session in the
+// context when it presents a live one, and without one otherwise (the
+// console then shows its sign-in form rather than a JSON 401).
+func (s *Server) withPrincipal(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Auth != nil && s.Accounts != nil {
+			if token := s.Accounts.SessionToken(r); token != "" {
+				if p, err := s.Auth.Authenticate(r.Context(), token); err == nil {
+					r = r.WithContext(cairn.NewContextWithPrincipal(r.Context(), p))
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // noStore marks h's responses, errors included, as not cacheable.
 func noStore(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

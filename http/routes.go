@@ -34,6 +34,19 @@ func (s *Server) registerRoutes() {
 		s.handle("POST /v1/{call}", http.HandlerFunc(s.handleTracking))
 		s.handle("OPTIONS /v1/{call}", http.HandlerFunc(s.handleTrackingPreflight))
 	}
+	if s.Live != nil {
+		s.handle("GET /api/live", noStore(s.requireSession(s.handleLive)))
+	}
+	if s.TrackedUsers != nil {
+		s.handle("GET /api/tracked-users", noStore(s.requireSession(s.handleTrackedUsers)))
+	}
+	// The web console: HTML pages, signed-in or showing the sign-in form.
+	if s.Console != nil {
+		routes := s.Console.Routes()
+		for _, pattern := range slices.Sorted(maps.Keys(routes)) {
+			s.handle(pattern, s.withPrincipal(routes[pattern]))
+		}
+	}
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

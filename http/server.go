@@ -78,6 +78,22 @@ type Server struct {
 	SessionGap time.Duration
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// OnAccepted, if set, is called with a request's events right after
+	// they were accepted durably (Ingest returned nil), before the 202 is
+	// written. It must not block (e.g. live.Hub.Publish) and must not
+	// modify the events.
+	OnAccepted func(events []cairn.Event)
+	// Live, if set, serves GET /api/live: accepted events as server-sent
+	// events, to signed-in users.
+	Live cairn.LiveFeed
+	// TrackedUsers, if set, serves GET /api/tracked-users: the users seen
+	// in events, to signed-in users.
+	TrackedUsers cairn.TrackedUserStore
+	// Console, if set, is the web console: its routes (HTML pages and
+	// their assets) are mounted on the mux and run with the principal of
+	// the request's session in the context when there is one (none
+	// otherwise: the console shows its sign-in form).
+	Console Console
 	// Now returns the current time (time.Now if nil).
 	Now func() time.Time
 
@@ -87,9 +103,18 @@ type Server struct {
 	routes  []string
 	started time.Time
 	limiter sourceLimiter
+	// shutdown is closed at Shutdown, ending live streams.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 
 	srv *http.Server
 	ln  net.Listener
+}
+
+// Console is the web console (package console implements it).
+type Console interface {
+	// Routes returns the console's routes: net/http pattern → handler.
+	Routes() map[string]http.Handler
 }
 
 // Accounts is a sub-API that speaks an account protocol on its own routes
@@ -115,6 +140,7 @@ func (s *Server) init() {
 			s.Rules = cairn.NewEventRules(nil, 24*time.Hour)
 		}
 		s.started = s.Now()
+		s.shutdown = make(chan struct{})
 		s.mux = http.NewServeMux()
 		s.registerRoutes()
 		var h http.Handler = http.HandlerFunc(s.serveMux)
@@ -167,6 +193,7 @@ func (s *Server) Open(addr string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(func() { s.shutdownOnce.Do(func() { close(s.shutdown) }) })
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
@@ -183,8 +210,8 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
+// Shutdown stops accepting connections, ends live streams, and waits for
+// in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil

@@ -116,8 +116,8 @@ func (s *Server) handleTracking(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, trackingResponse{Success: true, Rejected: req.Rejected})
 }
 
-// ingestForSource applies the source's rate limit to events and ingests
-// them durably. When it returns false it has written the error response
+// ingestForSource applies the source's rate limit to events, ingests
+// them durably and then hands them to OnAccepted. When it returns false it has written the error response
 // (429, 503). A source may be nil (anonymous POST /events), and events
 // may be empty (nothing to do).
 func (s *Server) ingestForSource(w http.ResponseWriter, r *http.Request, src *cairn.Source, events []cairn.Event) bool {
@@ -153,6 +153,9 @@ func (s *Server) ingestForSource(w http.ResponseWriter, r *http.Request, src *ca
 	}
 	if id != "" {
 		s.sourceEvents(id, SourceAccepted, len(events))
+	}
+	if s.OnAccepted != nil {
+		s.OnAccepted(events) // durable now: the live tail may show them
 	}
 	return true
 }

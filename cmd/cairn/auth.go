@@ -51,7 +51,10 @@ func newAccounts(cfg Config, store cairn.EventStore, logger *slog.Logger) (*acco
 		BaseURL:        cfg.AuthURL,
 		TrustedOrigins: cfg.TrustedOrigins,
 		Production:     cfg.Production(),
-		Logger:         logger,
+		// A fresh development server trusts the loopback origins of its
+		// own port (localhost and 127.0.0.1), so browser sign-in works.
+		TrustLoopback: !cfg.Production() && cfg.AuthURL == "",
+		Logger:        logger,
 	})
 	if err != nil {
 		return nil, err

@@ -62,6 +62,8 @@ func TestDocsEveryRouteMatchesDocument(t *testing.T) {
 	want(401, "GET", "/stats", nil)
 	want(401, "GET", "/session", nil)
 	want(401, "GET", "/users", nil)
+	want(401, "GET", "/api/live", nil)
+	want(401, "GET", "/api/sources", nil)
 	if body := want(200, "GET", "/api/auth/get-session", nil); strings.TrimSpace(string(body)) != "null" {
 		t.Errorf("get-session without a session: %s, want null", body)
 	}
@@ -85,6 +87,14 @@ func TestDocsEveryRouteMatchesDocument(t *testing.T) {
 	want(400, "GET", "/users/docs-user/journey?limit=0", nil)
 	want(400, "GET", "/users/docs-user/journey?from=yesterday", nil)
 	want(400, "GET", "/users/docs-user/journey?cursor=%21%21", nil)
+	// Sources (admin).
+	created := decode[struct{ ID string }](t, want(201, "POST", "/api/sources", []byte(`{"name":"web","rateLimit":{"eventsPerSecond":100,"burst":200}}`), jsonCT, "application/json"))
+	want(400, "POST", "/api/sources", []byte(`{"name":""}`), jsonCT, "application/json")
+	want(200, "GET", "/api/sources", nil)
+	want(200, "PATCH", "/api/sources/"+created.ID, []byte(`{"enabled":false,"rotateWriteKey":true}`), jsonCT, "application/json")
+	want(404, "PATCH", "/api/sources/src_nope", []byte(`{"enabled":false}`), jsonCT, "application/json")
+	want(204, "DELETE", "/api/sources/"+created.ID, nil)
+	want(404, "DELETE", "/api/sources/"+created.ID, nil)
 	want(403, "POST", "/api/auth/sign-out", []byte(`{}`), jsonCT, "application/json", "Origin", "http://evil.example")
 	want(200, "POST", "/api/auth/sign-out", []byte(`{}`), jsonCT, "application/json")
 	want(401, "GET", "/session", nil)

@@ -99,24 +99,31 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sources, _ := m.store.(cairn.SourceStore)
+	hub, con, err := newConsole(cfg, m.pipeline, m.store, acc, log.With("component", "console"))
+	if err != nil {
+		return err
+	}
 	m.server = &cairnhttp.Server{
 		Ingester:        m.pipeline,
 		Store:           m.store,
 		Auth:            acc.service,
 		Users:           acc.service,
-		Sources:         sources,
+		Sources:         sourcesOf(m.store),
 		Accounts:        acc.api,
 		Rules:           cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture),
 		Logger:          log,
 		Middleware:      []func(http.Handler) http.Handler{acc.api.CORS},
 		ObserveRequest:  m.obs.ObserveRequest,
 		AccessLog:       cfg.AccessLog,
-		OnRejected:      m.obs.OnRejected,
+		OnRejected:      func(reason string, n int) { m.obs.OnRejected(reason, n); hub.Reject(n) },
 		OnSourceEvents:  m.obs.OnSourceEvents,
 		RequireWriteKey: cfg.RequireWriteKey,
 		SessionGap:      cfg.SessionGap,
 		Metrics:         m.obs.Handler,
+		OnAccepted:      hub.Publish,
+		Live:            hub,
+		Console:         con,
+		TrackedUsers:    trackedUsersOf(m.store),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err

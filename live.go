@@ -1,0 +1,46 @@
+package cairn
+
+import (
+	"context"
+	"time"
+)
+
+// LiveFilter selects events of a live stream; an empty field matches every
+// event.
+type LiveFilter struct {
+	Type     string
+	UserID   string
+	SourceID string
+}
+
+// LiveFeed is the stream of events as they are accepted (durable in the
+// spool), with the in-memory ingest history the console shows. Package
+// live implements it.
+type LiveFeed interface {
+	// Subscribe starts a subscription to the accepted events matching f.
+	Subscribe(f LiveFilter) LiveSubscription
+	// Recent returns up to n of the latest accepted events, newest first.
+	Recent(n int) []Event
+	// Rate returns the number of events accepted in each step (time.Second
+	// or time.Minute) of the last hour (60 minutes of seconds, 3600
+	// points) or the last 24 hours (1440 minutes), oldest first, ending at
+	// the step that contains now. The history is kept in memory since the
+	// process started.
+	Rate(now time.Time, step time.Duration) []int64
+	// TypesToday returns the number of events accepted per type since the
+	// start of the UTC day of now (since the process started, if later).
+	TypesToday(now time.Time) map[string]int64
+	// Rejected returns the number of events refused at ingest since start.
+	Rejected() int64
+}
+
+// LiveSubscription is one subscriber of a LiveFeed.
+type LiveSubscription interface {
+	// Next waits for accepted events, then returns them oldest first and
+	// the number dropped for this subscriber since the previous call
+	// because it fell behind. It returns ctx's error when ctx ends, and
+	// EUNAVAILABLE after Close.
+	Next(ctx context.Context) (events []Event, skipped int64, err error)
+	// Close ends the subscription.
+	Close()
+}

@@ -1,0 +1,201 @@
+package live_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/live"
+)
+
+func events(n int, typ, user string) []cairn.Event {
+	out := make([]cairn.Event, n)
+	for i := range out {
+		out[i] = cairn.Event{EventID: fmt.Sprintf("%s-%s-%d", user, typ, i), UserID: user, SessionID: "s", Type: typ}
+	}
+	return out
+}
+
+func ids(evs []cairn.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.EventID)
+	}
+	return out
+}
+
+func TestFilter(t *testing.T) {
+	hub := live.NewHub(100)
+	for _, tc := range []struct {
+		name   string
+		filter cairn.LiveFilter
+		want   int
+	}{
+		{"All", cairn.LiveFilter{}, 4},
+		{"Type", cairn.LiveFilter{Type: "search"}, 2},
+		{"User", cairn.LiveFilter{UserID: "u2"}, 2},
+		{"TypeAndUser", cairn.LiveFilter{Type: "search", UserID: "u2"}, 1},
+		{"NoMatch", cairn.LiveFilter{Type: "purchase"}, 0},
+		{"SourceUnknownYet", cairn.LiveFilter{SourceID: "src_x"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := hub.Subscribe(tc.filter)
+			defer sub.Close()
+			batch := append(append(events(1, "search", "u1"), events(1, "page_view", "u1")...),
+				append(events(1, "search", "u2"), events(1, "page_view", "u2")...)...)
+			hub.Publish(batch)
+			hub.Publish(events(1, "sentinel", "zz")) // nothing filters it except "All"
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			var got []cairn.Event
+			for {
+				evs, _, err := sub.Next(ctx)
+				if err != nil {
+					break
+				}
+				got = append(got, evs...)
+			}
+			n := 0
+			for i := range got {
+				if got[i].Type != "sentinel" {
+					n++
+				}
+			}
+			if n != tc.want {
+				t.Errorf("got %d events %v, want %d", n, ids(got), tc.want)
+			}
+		})
+	}
+}
+
+// TestSlowSubscriber: a subscriber that does not read never blocks
+// Publish; the events beyond its buffer are dropped for it alone and its
+// next read says how many, while a subscriber that keeps up gets
+// everything.
+func TestSlowSubscriber(t *testing.T) {
+	hub := live.NewHub(10)
+	slow := hub.Subscribe(cairn.LiveFilter{})
+	defer slow.Close()
+	fast := hub.Subscribe(cairn.LiveFilter{})
+	defer fast.Close()
+
+	fastGot := 0
+	for i := range 100 {
+		hub.Publish(events(10, "search", fmt.Sprint("u", i)))
+		evs, skipped, err := fast.Next(t.Context())
+		if err != nil || skipped != 0 {
+			t.Fatalf("fast subscriber: skipped %d, err %v", skipped, err)
+		}
+		fastGot += len(evs)
+	}
+	if fastGot != 1000 {
+		t.Errorf("fast subscriber got %d events, want 1000", fastGot)
+	}
+	evs, skipped, err := slow.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 10 || skipped != 990 {
+		t.Errorf("slow subscriber: %d events, %d skipped; want 10 and 990", len(evs), skipped)
+	}
+	if len(evs) > 0 && evs[0].EventID != "u0-search-0" {
+		t.Errorf("slow subscriber kept %v, want the oldest events", ids(evs))
+	}
+	// Once it reads again it receives new events, with no stale count.
+	hub.Publish(events(1, "search", "late"))
+	evs, skipped, err = slow.Next(t.Context())
+	if err != nil || len(evs) != 1 || skipped != 0 {
+		t.Errorf("slow subscriber after catching up: %v, skipped %d, err %v", ids(evs), skipped, err)
+	}
+}
+
+// TestDisconnect: Close unsubscribes, wakes a waiting reader, and later
+// publishes skip it.
+func TestDisconnect(t *testing.T) {
+	hub := live.NewHub(10)
+	sub := hub.Subscribe(cairn.LiveFilter{})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := sub.Next(context.Background())
+		errc <- err
+	}()
+	sub.Close()
+	if err := <-errc; !errors.Is(err, live.ErrClosed) {
+		t.Errorf("Next after Close: %v, want ErrClosed", err)
+	}
+	if n := hub.Subscribers(); n != 0 {
+		t.Errorf("%d subscribers after Close, want 0", n)
+	}
+	hub.Publish(events(5, "search", "u"))
+	sub.Close() // twice is fine
+
+	// A reader whose context ends gets the context's error.
+	sub2 := hub.Subscribe(cairn.LiveFilter{})
+	defer sub2.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := sub2.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Next with a cancelled context: %v", err)
+	}
+}
+
+func BenchmarkPublish10Subscribers(b *testing.B) {
+	hub := live.NewHub(1024)
+	for range 10 {
+		sub := hub.Subscribe(cairn.LiveFilter{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		defer sub.Close()
+		go func() {
+			for {
+				if _, _, err := sub.Next(ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	batch := events(500, "search", "u")
+	b.ResetTimer()
+	for range b.N {
+		hub.Publish(batch)
+	}
+}
+
+// TestHistory: rates per second and per minute, the latest events and the
+// types of the day, as the console's overview reads them.
+func TestHistory(t *testing.T) {
+	hub := live.NewHub(10)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	hub.SetClock(func() time.Time { return now })
+	hub.Publish(events(3, "search", "u1"))
+	now = now.Add(2 * time.Second)
+	hub.Publish(append(events(2, "page_view", "u2"), events(60, "search", "u3")...))
+	hub.Reject(4)
+
+	sec := hub.Rate(now, time.Second)
+	if len(sec) != 3600 || sec[3599] != 62 || sec[3598] != 0 || sec[3597] != 3 {
+		t.Errorf("per second: len %d, tail %v; want 3600 points ending 3,0,62", len(sec), sec[3595:])
+	}
+	if m := hub.Rate(now, time.Minute); len(m) != 1440 || m[1439] != 65 {
+		t.Errorf("per minute: len %d, last %d; want 1440 points ending 65", len(m), m[len(m)-1])
+	}
+	if later := hub.Rate(now.Add(2*time.Hour), time.Second); later[3599] != 0 || later[0] != 0 {
+		t.Errorf("an hour later the per-second series still shows old counts")
+	}
+	recent := hub.Recent(5)
+	if len(recent) != 5 || recent[0].EventID != "u3-search-59" || recent[4].EventID != "u3-search-55" {
+		t.Errorf("recent: %v, want the 5 newest, newest first", ids(recent))
+	}
+	if got := hub.TypesToday(now); got["search"] != 63 || got["page_view"] != 2 {
+		t.Errorf("types today: %v", got)
+	}
+	if got := hub.TypesToday(now.Add(24 * time.Hour)); len(got) != 0 {
+		t.Errorf("types tomorrow: %v, want none", got)
+	}
+	if hub.Rejected() != 4 {
+		t.Errorf("rejected %d, want 4", hub.Rejected())
+	}
+}
