@@ -294,7 +294,6 @@ var fallbackRoutes = map[string]string{
 	"/api/auth/":        "Better Auth's empty 404 for every other method and path under /api/auth (described in info.description)",
 }
 
-
 // trackedUsers stands in for a store with the tracked-users index.
 type trackedUsers struct{}
 

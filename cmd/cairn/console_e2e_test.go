@@ -40,7 +40,7 @@ func (p *tab) navigate(url string) {
 }
 
 // screenshot saves the page at the given width as dir/name-width.png.
-func (p *tab) screenshot(dir, name string, width, height int) string {
+func (p *tab) screenshot(dir, name string, width, height int) {
 	p.b.t.Helper()
 	p.b.send(p.session, "Emulation.setDeviceMetricsOverride", map[string]any{
 		"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}, nil)
@@ -58,7 +58,6 @@ func (p *tab) screenshot(dir, name string, width, height int) string {
 	}
 	p.b.t.Logf("screenshot: %s", path)
 	p.b.send(p.session, "Emulation.clearDeviceMetricsOverride", map[string]any{}, nil)
-	return path
 }
 
 // fillAndSubmit fills the sign-in form (mode "in" or "up") and submits it.
@@ -286,6 +285,9 @@ func freePort(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
