@@ -19,6 +19,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestTrackedUsersConformance(t *testing.T) {
+	storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
+		s, err := pebble.Open(t.TempDir(), pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestReopenKeepsEventsAndCount(t *testing.T) {
 	dir := t.TempDir()
 	s, err := pebble.Open(dir, pebble.Options{})

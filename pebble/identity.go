@@ -1,0 +1,489 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Identity links and tracked users live under keys starting with 'I' (see
+// the package doc for the layout). They are written in the same batch as
+// the events that cause them, so they are exactly as durable as the events
+// and a re-delivered (duplicate) event never changes them.
+const prefixIdentity = 'I'
+
+var _ cairn.TrackedUserStore = (*Store)(nil)
+
+// Key kinds under prefixIdentity.
+const (
+	kindLink    = 'a' // anonymousId → winning link
+	kindMerged  = 'm' // len userId anonymousId → "" (the ids merged into a user)
+	kindTracked = 't' // userId → tracked-user record
+	kindSession = 's' // len userId sessionId → "" (a user's distinct sessions)
+)
+
+func identityKey(kind byte, id string) []byte {
+	return append([]byte{prefixIdentity, kind}, id...)
+}
+
+// userScopedKey is prefixIdentity kind uvarint(len(userID)) userID part: the
+// length keeps users that are prefixes of each other apart.
+func userScopedKey(kind byte, userID, part string) []byte {
+	b := binary.AppendUvarint([]byte{prefixIdentity, kind}, uint64(len(userID)))
+	b = append(b, userID...)
+	return append(b, part...)
+}
+
+// link is the winning link of an anonymous id: the (occurredAt, eventId) of
+// the first linking event and the user it names.
+type link struct {
+	ms      int64
+	eventID string
+	userID  string
+}
+
+func (l link) less(o link) bool {
+	return l.ms < o.ms || l.ms == o.ms && l.eventID < o.eventID
+}
+
+// encodeLink is varint(ms) uvarint(len eventId) eventId userId.
+func encodeLink(l link) []byte {
+	b := binary.AppendVarint(nil, l.ms)
+	b = appendString(b, l.eventID)
+	return append(b, l.userID...)
+}
+
+func decodeLink(v []byte) (link, error) {
+	var l link
+	ms, k := binary.Varint(v)
+	if k <= 0 {
+		return l, errBadRecord
+	}
+	id, rest, ok := readString(v[k:])
+	if !ok {
+		return l, errBadRecord
+	}
+	return link{ms: ms, eventID: id, userID: string(rest)}, nil
+}
+
+var errBadRecord = errors.New("bad identity record")
+
+// trait is one trait value with the sort key of the event that set it.
+type trait struct {
+	value   json.RawMessage
+	ms      int64
+	eventID string
+}
+
+// tracked is a tracked-user record.
+type tracked struct {
+	first, last int64 // occurredAt ms
+	events      uint64
+	sessions    uint64
+	traits      map[string]trait
+}
+
+const trackedVersion = 1
+
+// encodeTracked is version(1) varint(first) varint(last) uvarint(events)
+// uvarint(sessions) uvarint(n) n × (key value varint(ms) eventId), the
+// traits sorted by key, strings as uvarint(len) bytes.
+func encodeTracked(t *tracked) []byte {
+	b := []byte{trackedVersion}
+	b = binary.AppendVarint(b, t.first)
+	b = binary.AppendVarint(b, t.last)
+	b = binary.AppendUvarint(b, t.events)
+	b = binary.AppendUvarint(b, t.sessions)
+	b = binary.AppendUvarint(b, uint64(len(t.traits)))
+	for _, k := range slices.Sorted(maps.Keys(t.traits)) {
+		tr := t.traits[k]
+		b = appendString(b, k)
+		b = appendString(b, string(tr.value))
+		b = binary.AppendVarint(b, tr.ms)
+		b = appendString(b, tr.eventID)
+	}
+	return b
+}
+
+func decodeTracked(v []byte) (*tracked, error) {
+	if len(v) == 0 || v[0] != trackedVersion {
+		return nil, errBadRecord
+	}
+	v = v[1:]
+	t := &tracked{traits: map[string]trait{}}
+	var k int
+	if t.first, k = binary.Varint(v); k <= 0 {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	if t.last, k = binary.Varint(v); k <= 0 {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	if t.events, k = binary.Uvarint(v); k <= 0 {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	if t.sessions, k = binary.Uvarint(v); k <= 0 {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)) {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	for range n {
+		var key, val, id string
+		var ok bool
+		if key, v, ok = readString(v); !ok {
+			return nil, errBadRecord
+		}
+		if val, v, ok = readString(v); !ok {
+			return nil, errBadRecord
+		}
+		ms, k := binary.Varint(v)
+		if k <= 0 {
+			return nil, errBadRecord
+		}
+		v = v[k:]
+		if id, v, ok = readString(v); !ok {
+			return nil, errBadRecord
+		}
+		t.traits[key] = trait{value: json.RawMessage(val), ms: ms, eventID: id}
+	}
+	return t, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func readString(b []byte) (string, []byte, bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", nil, false
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], true
+}
+
+// userBatch is one user's share of an InsertEvents call.
+type userBatch struct {
+	rec      tracked
+	sessions map[string]struct{}
+}
+
+// addIdentity adds to batch the identity links and tracked-user updates
+// caused by the newly stored events evs: one read-modify-write per user
+// and per linked anonymous id, the reads sorted through one iterator. It
+// returns the number of link conflicts (see cairn.InsertResult). Callers
+// hold writeMu.
+func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cairn.Event) (int, error) {
+	users := map[string]*userBatch{}
+	links := map[string]link{}    // the batch's first link per anonymous id
+	var linkEvents []*cairn.Event // events carrying a link
+	for _, e := range evs {
+		ms := e.OccurredAt.UnixMilli()
+		u := users[e.UserID]
+		if u == nil {
+			u = &userBatch{rec: tracked{first: ms, last: ms}, sessions: map[string]struct{}{}}
+			users[e.UserID] = u
+		}
+		u.rec.first, u.rec.last = min(u.rec.first, ms), max(u.rec.last, ms)
+		u.rec.events++
+		if e.SessionID != "" {
+			u.sessions[e.SessionID] = struct{}{}
+		}
+		for k, v := range cairn.EventTraits(e) {
+			if u.rec.traits == nil {
+				u.rec.traits = map[string]trait{}
+			}
+			if old, ok := u.rec.traits[k]; !ok || ms > old.ms || ms == old.ms && e.EventID > old.eventID {
+				u.rec.traits[k] = trait{value: v, ms: ms, eventID: e.EventID}
+			}
+		}
+		if e.LinkCandidate() {
+			linkEvents = append(linkEvents, e)
+			l := link{ms: ms, eventID: e.EventID, userID: e.UserID}
+			if old, ok := links[e.AnonymousID]; !ok || l.less(old) {
+				links[e.AnonymousID] = l
+			}
+		}
+	}
+
+	// Read the users' records and the anonymous ids' links.
+	keys := make([][]byte, 0, len(users)+len(links))
+	for id := range users {
+		keys = append(keys, identityKey(kindTracked, id))
+	}
+	for anon := range links {
+		keys = append(keys, identityKey(kindLink, anon))
+	}
+	found, err := s.lookup(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
+	// Sessions are new for a user without a record; otherwise look them up.
+	var sessKeys [][]byte
+	for id, u := range users {
+		if _, ok := found[string(identityKey(kindTracked, id))]; ok {
+			for sess := range u.sessions {
+				sessKeys = append(sessKeys, userScopedKey(kindSession, id, sess))
+			}
+		}
+	}
+	seenSess, err := s.lookup(ctx, sessKeys)
+	if err != nil {
+		return 0, err
+	}
+
+	for id, u := range users {
+		key := identityKey(kindTracked, id)
+		rec := &u.rec
+		if v, ok := found[string(key)]; ok {
+			old, err := decodeTracked(v)
+			if err != nil {
+				return 0, fmt.Errorf("tracked user %q: %w", id, err)
+			}
+			old.first, old.last = min(old.first, rec.first), max(old.last, rec.last)
+			old.events += rec.events
+			for k, tr := range rec.traits {
+				if o, ok := old.traits[k]; !ok || tr.ms > o.ms || tr.ms == o.ms && tr.eventID > o.eventID {
+					old.traits[k] = tr
+				}
+			}
+			rec = old
+		}
+		for sess := range u.sessions {
+			sk := userScopedKey(kindSession, id, sess)
+			if _, ok := seenSess[string(sk)]; ok {
+				continue
+			}
+			rec.sessions++
+			if err := batch.Set(sk, nil, nil); err != nil {
+				return 0, fmt.Errorf("batch set: %w", err)
+			}
+		}
+		if err := batch.Set(key, encodeTracked(rec), nil); err != nil {
+			return 0, fmt.Errorf("batch set: %w", err)
+		}
+	}
+
+	winners := make(map[string]string, len(links))
+	for anon, l := range links {
+		key := identityKey(kindLink, anon)
+		win := l
+		if v, ok := found[string(key)]; ok {
+			old, err := decodeLink(v)
+			if err != nil {
+				return 0, fmt.Errorf("link of %q: %w", anon, err)
+			}
+			if !l.less(old) {
+				win = old
+			} else if old.userID != l.userID {
+				if err := batch.Delete(userScopedKey(kindMerged, old.userID, anon), nil); err != nil {
+					return 0, fmt.Errorf("batch delete: %w", err)
+				}
+				s.log.Warn("identity link taken over by an earlier link", "anonymous_id", anon, "from_user", old.userID, "to_user", l.userID)
+			}
+		}
+		winners[anon] = win.userID
+		if win == l {
+			if err := batch.Set(key, encodeLink(l), nil); err != nil {
+				return 0, fmt.Errorf("batch set: %w", err)
+			}
+			if err := batch.Set(userScopedKey(kindMerged, l.userID, anon), nil, nil); err != nil {
+				return 0, fmt.Errorf("batch set: %w", err)
+			}
+		}
+	}
+	conflicts := 0
+	for _, e := range linkEvents {
+		if w := winners[e.AnonymousID]; w != e.UserID {
+			conflicts++
+			if conflicts == 1 {
+				s.log.Warn("identity link ignored: the anonymous id is merged into another user",
+					"anonymous_id", e.AnonymousID, "user_id", e.UserID, "merged_into", w, "event_id", e.EventID)
+			}
+		}
+	}
+	if conflicts > 1 {
+		s.log.Warn("identity links ignored", "count", conflicts)
+	}
+	return conflicts, nil
+}
+
+// lookup returns the values of those keys that exist, keyed by key, reading
+// them in key order through one iterator (as the dedup check does).
+func (s *Store) lookup(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
+	found := map[string][]byte{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: keys[0], UpperBound: append(bytes.Clone(keys[len(keys)-1]), 0)})
+	if err != nil {
+		return nil, fmt.Errorf("identity iterator: %w", err)
+	}
+	for _, k := range keys {
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
+				return nil, fmt.Errorf("identity read: %w", err)
+			}
+			found[string(k)] = bytes.Clone(v)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("identity lookup: %w", err)
+	}
+	return found, nil
+}
+
+// get returns the value of key, or nil when it does not exist.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	v = bytes.Clone(v)
+	closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
+	return v, nil
+}
+
+// mergedIDs returns the anonymous ids merged into userID in byte order, at
+// most limit of them (0: all).
+func (s *Store) mergedIDs(ctx context.Context, userID string, limit int) ([]string, error) {
+	prefix := userScopedKey(kindMerged, userID, "")
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("merged ids iterator: %w", err)
+	}
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
+	var ids []string
+	for ok := it.First(); ok && (limit == 0 || len(ids) < limit); ok = it.Next() {
+		ids = append(ids, string(it.Key()[len(prefix):]))
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("merged ids scan: %w", err)
+	}
+	return ids, nil
+}
+
+// TrackedUser returns the record of userID. See cairn.TrackedUserStore.
+func (s *Store) TrackedUser(ctx context.Context, userID string) (*cairn.TrackedUser, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	v, err := s.get(identityKey(kindTracked, userID))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, cairn.Errorf(cairn.ENOTFOUND, "tracked user not found")
+	}
+	return s.trackedUser(ctx, userID, v)
+}
+
+func (s *Store) trackedUser(ctx context.Context, userID string, v []byte) (*cairn.TrackedUser, error) {
+	rec, err := decodeTracked(v)
+	if err != nil {
+		return nil, fmt.Errorf("tracked user %q: %w", userID, err)
+	}
+	ids, err := s.mergedIDs(ctx, userID, 0)
+	if err != nil {
+		return nil, err
+	}
+	u := &cairn.TrackedUser{
+		UserID: userID, FirstSeen: msTime(rec.first), LastSeen: msTime(rec.last),
+		EventCount: int64(rec.events), SessionCount: int64(rec.sessions),
+		Traits: make(map[string]json.RawMessage, len(rec.traits)), AnonymousIDs: ids,
+	}
+	if u.AnonymousIDs == nil {
+		u.AnonymousIDs = []string{}
+	}
+	for k, tr := range rec.traits {
+		u.Traits[k] = tr.value
+	}
+	return u, nil
+}
+
+// TrackedUsers returns a page of tracked users by userId. See
+// cairn.TrackedUserStore.
+func (s *Store) TrackedUsers(ctx context.Context, q cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	prefix := identityKey(kindTracked, q.Prefix)
+	lower := prefix
+	if q.After != "" {
+		if after := append(identityKey(kindTracked, q.After), 0); bytes.Compare(after, lower) > 0 {
+			lower = after
+		}
+	}
+	page := &cairn.TrackedUserPage{Users: []cairn.TrackedUser{}}
+	upper := prefixEnd(prefix)
+	if bytes.Compare(lower, upper) >= 0 {
+		return page, nil
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("tracked users iterator: %w", err)
+	}
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
+	for ok := it.First(); ok; ok = it.Next() {
+		if len(page.Users) == q.Limit {
+			page.Next = page.Users[len(page.Users)-1].UserID
+			break
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("tracked users read: %w", err)
+		}
+		u, err := s.trackedUser(ctx, string(it.Key()[2:]), v)
+		if err != nil {
+			return nil, err
+		}
+		page.Users = append(page.Users, *u)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("tracked users scan: %w", err)
+	}
+	return page, nil
+}
+
+// LinkedUser returns the user anonymousID is merged into, or "". See
+// cairn.TrackedUserStore.
+func (s *Store) LinkedUser(ctx context.Context, anonymousID string) (string, error) {
+	if err := s.checkOpen(); err != nil {
+		return "", err
+	}
+	v, err := s.get(identityKey(kindLink, anonymousID))
+	if err != nil || v == nil {
+		return "", err
+	}
+	l, err := decodeLink(v)
+	if err != nil {
+		return "", fmt.Errorf("link of %q: %w", anonymousID, err)
+	}
+	return l.userID, nil
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
