@@ -150,7 +150,9 @@ func testMergedPagination(t *testing.T, s IdentityStore) {
 	}
 	evs = append(evs, NewEvent("noise", "a2", at(3)), NewEvent("noise2", "pager2", at(3)))
 	mustInsert(t, s, evs)
-	slices.SortFunc(want, func(a, b cairn.Event) int { return -cairn.CompareEventKey(a.OccurredAt, a.EventID, b.OccurredAt, b.EventID) })
+	slices.SortFunc(want, func(a, b cairn.Event) int {
+		return -cairn.CompareEventKey(a.OccurredAt, a.EventID, b.OccurredAt, b.EventID)
+	})
 	all := mustJourney(t, s, cairn.JourneyQuery{UserID: "pager", Limit: 1000})
 	if got := ids(all.Events); !slices.Equal(got, ids(want)) {
 		t.Fatalf("merged journey:\n got %v\nwant %v", got, ids(want))
