@@ -30,6 +30,7 @@ func RunTrackedUsers(t *testing.T, open func(t *testing.T) IdentityStore) {
 	}
 	t.Run("MergedJourney", func(t *testing.T) { testMergedJourney(t, newStore(t)) })
 	t.Run("MergedPagination", func(t *testing.T) { testMergedPagination(t, newStore(t)) })
+	t.Run("MergedIDsCapped", func(t *testing.T) { testMergedIDsCapped(t, newStore(t)) })
 	t.Run("LinkAppearsBetweenPages", func(t *testing.T) { testLinkBetweenPages(t, newStore(t)) })
 	t.Run("FirstLinkWins", func(t *testing.T) { testFirstLinkWins(t, newStore) })
 	t.Run("DuplicatesNeverLink", func(t *testing.T) { testDuplicatesNeverLink(t, newStore(t)) })
@@ -174,6 +175,32 @@ func testMergedPagination(t *testing.T, s IdentityStore) {
 	}
 	if got := walk(t, s, cairn.JourneyQuery{UserID: "pager", Limit: 4, From: from, To: to}); !slices.Equal(got, inRange) {
 		t.Fatalf("range walk: got %v, want %v", got, inRange)
+	}
+}
+
+// testMergedIDsCapped: a journey merges at most cairn.MaxMergedIDs
+// anonymous ids, the smallest in byte order; the tracked user lists all.
+func testMergedIDsCapped(t *testing.T, s IdentityStore) {
+	n := cairn.MaxMergedIDs + 3
+	var evs []cairn.Event
+	var all []string
+	for i := range n {
+		anon := fmt.Sprintf("cap-%03d", n-1-i)
+		all = append(all, anon)
+		evs = append(evs, linkEvent(fmt.Sprintf("c-%03d", i), "capped", anon, at(i)), NewEvent(fmt.Sprintf("d-%03d", i), anon, at(i)))
+	}
+	mustInsert(t, s, evs)
+	slices.Sort(all)
+	page := mustJourney(t, s, cairn.JourneyQuery{UserID: "capped", Limit: 1000})
+	if !slices.Equal(page.MergedIDs, all[:cairn.MaxMergedIDs]) {
+		t.Fatalf("MergedIDs = %v, want the %d smallest of %v", page.MergedIDs, cairn.MaxMergedIDs, all)
+	}
+	if len(page.Events) != n+cairn.MaxMergedIDs {
+		t.Fatalf("journey has %d events, want %d", len(page.Events), n+cairn.MaxMergedIDs)
+	}
+	u, err := s.TrackedUser(t.Context(), "capped")
+	if err != nil || !slices.Equal(u.AnonymousIDs, all) {
+		t.Fatalf("TrackedUser = %+v, %v; want all %d ids", u, err, n)
 	}
 }
 
