@@ -26,7 +26,7 @@ var _ cairn.TrackedUserStore = (*Store)(nil)
 // Key kinds under prefixIdentity.
 const (
 	kindLink    = 'a' // anonymousId → winning link
-	kindMerged  = 'm' // len userId anonymousId → "" (the ids merged into a user)
+	kindMerged  = 'm' // userId → the ids merged into it (encodeIDList)
 	kindTracked = 't' // userId → tracked-user record
 	kindSession = 's' // len userId sessionId → "" (a user's distinct sessions)
 )
@@ -97,8 +97,8 @@ const trackedVersion = 1
 // encodeTracked is version(1) varint(first) varint(last) uvarint(events)
 // uvarint(sessions) uvarint(n) n × (key value varint(ms) eventId), the
 // traits sorted by key, strings as uvarint(len) bytes.
-func encodeTracked(t *tracked) []byte {
-	b := []byte{trackedVersion}
+func appendTracked(b []byte, t *tracked) []byte {
+	b = append(b, trackedVersion)
 	b = binary.AppendVarint(b, t.first)
 	b = binary.AppendVarint(b, t.last)
 	b = binary.AppendUvarint(b, t.events)
@@ -179,30 +179,54 @@ func readString(b []byte) (string, []byte, bool) {
 
 // userBatch is one user's share of an InsertEvents call.
 type userBatch struct {
-	rec      tracked
-	sessions map[string]struct{}
+	id  string
+	rec tracked
+	key []byte // its tracked-user key
+	val []byte // the stored record, nil if none
+}
+
+// sessKey is a (user index, sessionId) pair of a batch.
+type sessKey struct {
+	user    int
+	session string
+}
+
+// linkChange is the decision for one anonymous id of a batch.
+type linkChange struct {
+	anon    string
+	key     []byte // its link key
+	val     []byte // the stored link, nil if none
+	batch   link   // the batch's first link
+	winner  string // the user it ends up merged into
+	write   bool   // the batch's link is the new winning link
+	oldUser string // the user it leaves, "" if none
 }
 
 // addIdentity adds to batch the identity links and tracked-user updates
-// caused by the newly stored events evs: one read-modify-write per user
-// and per linked anonymous id, the reads sorted through one iterator. It
-// returns the number of link conflicts (see cairn.InsertResult). Callers
-// hold writeMu.
+// caused by the newly stored events evs: one read-modify-write per user and
+// per linked anonymous id, the reads of each phase sorted through one
+// iterator. It returns the number of link conflicts (see
+// cairn.InsertResult). Callers hold writeMu.
 func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cairn.Event) (int, error) {
-	users := map[string]*userBatch{}
-	links := map[string]link{}    // the batch's first link per anonymous id
+	index := make(map[string]int, len(evs))
+	users := make([]userBatch, 0, len(evs))
+	sessions := map[sessKey]struct{}{}
+	var changes []linkChange
+	var linkIndex map[string]int
 	var linkEvents []*cairn.Event // events carrying a link
 	for _, e := range evs {
 		ms := e.OccurredAt.UnixMilli()
-		u := users[e.UserID]
-		if u == nil {
-			u = &userBatch{rec: tracked{first: ms, last: ms}, sessions: map[string]struct{}{}}
-			users[e.UserID] = u
+		i, ok := index[e.UserID]
+		if !ok {
+			i = len(users)
+			index[e.UserID] = i
+			users = append(users, userBatch{id: e.UserID, rec: tracked{first: ms, last: ms}})
 		}
+		u := &users[i]
 		u.rec.first, u.rec.last = min(u.rec.first, ms), max(u.rec.last, ms)
 		u.rec.events++
 		if e.SessionID != "" {
-			u.sessions[e.SessionID] = struct{}{}
+			sessions[sessKey{i, e.SessionID}] = struct{}{}
 		}
 		for k, v := range cairn.EventTraits(e) {
 			if u.rec.traits == nil {
@@ -214,99 +238,168 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		}
 		if e.LinkCandidate() {
 			linkEvents = append(linkEvents, e)
+			if linkIndex == nil {
+				linkIndex = map[string]int{}
+			}
 			l := link{ms: ms, eventID: e.EventID, userID: e.UserID}
-			if old, ok := links[e.AnonymousID]; !ok || l.less(old) {
-				links[e.AnonymousID] = l
+			if j, ok := linkIndex[e.AnonymousID]; !ok {
+				linkIndex[e.AnonymousID] = len(changes)
+				changes = append(changes, linkChange{anon: e.AnonymousID, batch: l})
+			} else if l.less(changes[j].batch) {
+				changes[j].batch = l
 			}
 		}
 	}
 
-	// Read the users' records and the anonymous ids' links.
-	keys := make([][]byte, 0, len(users)+len(links))
-	for id := range users {
-		keys = append(keys, identityKey(kindTracked, id))
+	// Phase 1: the users' records and the anonymous ids' links.
+	keys := make([][]byte, 0, len(users)+len(changes))
+	for i := range users {
+		users[i].key = identityKey(kindTracked, users[i].id)
+		keys = append(keys, users[i].key)
 	}
-	for anon := range links {
-		keys = append(keys, identityKey(kindLink, anon))
+	for i := range changes {
+		changes[i].key = identityKey(kindLink, changes[i].anon)
+		keys = append(keys, changes[i].key)
 	}
-	found, err := s.lookup(ctx, keys)
+	vals, err := s.lookup(ctx, keys)
 	if err != nil {
 		return 0, err
 	}
-	// Sessions are new for a user without a record; otherwise look them up.
-	var sessKeys [][]byte
-	for id, u := range users {
-		if _, ok := found[string(identityKey(kindTracked, id))]; ok {
-			for sess := range u.sessions {
-				sessKeys = append(sessKeys, userScopedKey(kindSession, id, sess))
-			}
+	for i := range users {
+		users[i].val = vals[i]
+	}
+	// Decide every link; collect the merged lists to change.
+	lists := map[string][]string{} // user → merged ids, once read
+	var listUsers []string
+	touch := func(user string) {
+		if _, ok := lists[user]; !ok {
+			lists[user] = nil
+			listUsers = append(listUsers, user)
 		}
 	}
-	seenSess, err := s.lookup(ctx, sessKeys)
-	if err != nil {
-		return 0, err
-	}
-
-	for id, u := range users {
-		key := identityKey(kindTracked, id)
-		rec := &u.rec
-		if v, ok := found[string(key)]; ok {
-			old, err := decodeTracked(v)
+	for i := range changes {
+		c := &changes[i]
+		c.val = vals[len(users)+i]
+		c.winner, c.write = c.batch.userID, true
+		if c.val != nil {
+			old, err := decodeLink(c.val)
 			if err != nil {
-				return 0, fmt.Errorf("tracked user %q: %w", id, err)
+				return 0, fmt.Errorf("link of %q: %w", c.anon, err)
+			}
+			switch {
+			case !c.batch.less(old):
+				c.winner, c.write = old.userID, false
+			case old.userID != c.batch.userID:
+				c.oldUser = old.userID
+				s.log.Warn("identity link taken over by an earlier link", "anonymous_id", c.anon, "from_user", old.userID, "to_user", c.batch.userID)
+			default:
+				c.oldUser = "" // same user, earlier event: only the link record changes
+			}
+		}
+		if c.write && (c.val == nil || c.oldUser != "") {
+			touch(c.winner)
+			if c.oldUser != "" {
+				touch(c.oldUser)
+			}
+		}
+	}
+
+	// Phase 2: sessions of users that have a record (every session of a
+	// new user is new), and the merged lists to change.
+	var sess []sessKey
+	keys = keys[:0]
+	for k := range sessions {
+		if users[k.user].val != nil {
+			sess = append(sess, k)
+			keys = append(keys, userScopedKey(kindSession, users[k.user].id, k.session))
+		}
+	}
+	for _, u := range listUsers {
+		keys = append(keys, identityKey(kindMerged, u))
+	}
+	vals, err = s.lookup(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
+	known := make(map[sessKey]bool, len(sess))
+	for i, k := range sess {
+		known[k] = vals[i] != nil
+	}
+	for i, u := range listUsers {
+		ids, err := decodeIDList(vals[len(sess)+i])
+		if err != nil {
+			return 0, fmt.Errorf("merged ids of %q: %w", u, err)
+		}
+		lists[u] = ids
+	}
+
+	for k := range sessions {
+		if known[k] {
+			continue
+		}
+		users[k.user].rec.sessions++
+		if err := batch.Set(userScopedKey(kindSession, users[k.user].id, k.session), nil, nil); err != nil {
+			return 0, fmt.Errorf("batch set: %w", err)
+		}
+	}
+	var buf []byte
+	for i := range users {
+		u := &users[i]
+		rec := &u.rec
+		if u.val != nil {
+			old, err := decodeTracked(u.val)
+			if err != nil {
+				return 0, fmt.Errorf("tracked user %q: %w", u.id, err)
 			}
 			old.first, old.last = min(old.first, rec.first), max(old.last, rec.last)
 			old.events += rec.events
+			old.sessions += rec.sessions
 			for k, tr := range rec.traits {
 				if o, ok := old.traits[k]; !ok || tr.ms > o.ms || tr.ms == o.ms && tr.eventID > o.eventID {
+					if old.traits == nil {
+						old.traits = map[string]trait{}
+					}
 					old.traits[k] = tr
 				}
 			}
 			rec = old
 		}
-		for sess := range u.sessions {
-			sk := userScopedKey(kindSession, id, sess)
-			if _, ok := seenSess[string(sk)]; ok {
-				continue
-			}
-			rec.sessions++
-			if err := batch.Set(sk, nil, nil); err != nil {
-				return 0, fmt.Errorf("batch set: %w", err)
-			}
-		}
-		if err := batch.Set(key, encodeTracked(rec), nil); err != nil {
+		buf = appendTracked(buf[:0], rec)
+		if err := batch.Set(u.key, buf, nil); err != nil {
 			return 0, fmt.Errorf("batch set: %w", err)
 		}
 	}
 
-	winners := make(map[string]string, len(links))
-	for anon, l := range links {
-		key := identityKey(kindLink, anon)
-		win := l
-		if v, ok := found[string(key)]; ok {
-			old, err := decodeLink(v)
-			if err != nil {
-				return 0, fmt.Errorf("link of %q: %w", anon, err)
-			}
-			if !l.less(old) {
-				win = old
-			} else if old.userID != l.userID {
-				if err := batch.Delete(userScopedKey(kindMerged, old.userID, anon), nil); err != nil {
-					return 0, fmt.Errorf("batch delete: %w", err)
-				}
-				s.log.Warn("identity link taken over by an earlier link", "anonymous_id", anon, "from_user", old.userID, "to_user", l.userID)
-			}
+	winners := make(map[string]string, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		winners[c.anon] = c.winner
+		if !c.write {
+			continue
 		}
-		winners[anon] = win.userID
-		if win == l {
-			if err := batch.Set(key, encodeLink(l), nil); err != nil {
-				return 0, fmt.Errorf("batch set: %w", err)
-			}
-			if err := batch.Set(userScopedKey(kindMerged, l.userID, anon), nil, nil); err != nil {
-				return 0, fmt.Errorf("batch set: %w", err)
+		if err := batch.Set(c.key, encodeLink(c.batch), nil); err != nil {
+			return 0, fmt.Errorf("batch set: %w", err)
+		}
+		if c.val == nil || c.oldUser != "" {
+			lists[c.winner] = insertSorted(lists[c.winner], c.anon)
+			if c.oldUser != "" {
+				lists[c.oldUser] = removeSorted(lists[c.oldUser], c.anon)
 			}
 		}
 	}
+	for _, u := range listUsers {
+		key := identityKey(kindMerged, u)
+		var err error
+		if ids := lists[u]; len(ids) == 0 {
+			err = batch.Delete(key, nil)
+		} else {
+			err = batch.Set(key, encodeIDList(ids), nil)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("batch write: %w", err)
+		}
+	}
+
 	conflicts := 0
 	for _, e := range linkEvents {
 		if w := winners[e.AnonymousID]; w != e.UserID {
@@ -323,33 +416,84 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	return conflicts, nil
 }
 
-// lookup returns the values of those keys that exist, keyed by key, reading
-// them in key order through one iterator (as the dedup check does).
-func (s *Store) lookup(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
-	found := map[string][]byte{}
-	if len(keys) == 0 {
-		return found, nil
+func insertSorted(ids []string, id string) []string {
+	i, found := slices.BinarySearch(ids, id)
+	if found {
+		return ids
 	}
-	slices.SortFunc(keys, bytes.Compare)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: keys[0], UpperBound: append(bytes.Clone(keys[len(keys)-1]), 0)})
+	return slices.Insert(ids, i, id)
+}
+
+func removeSorted(ids []string, id string) []string {
+	if i, found := slices.BinarySearch(ids, id); found {
+		return slices.Delete(ids, i, i+1)
+	}
+	return ids
+}
+
+// encodeIDList is uvarint(n) n × string(id), the ids sorted.
+func encodeIDList(ids []string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(ids)))
+	for _, id := range ids {
+		b = appendString(b, id)
+	}
+	return b
+}
+
+// decodeIDList decodes encodeIDList's output; nil or empty input is no ids.
+func decodeIDList(v []byte) ([]string, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)) {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	ids := make([]string, 0, n)
+	for range n {
+		id, rest, ok := readString(v)
+		if !ok {
+			return nil, errBadRecord
+		}
+		ids, v = append(ids, id), rest
+	}
+	return ids, nil
+}
+
+// lookup returns the value of each key (nil when it does not exist), in
+// the order of keys, reading them in key order through one iterator (as the
+// dedup check does).
+func (s *Store) lookup(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	vals := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return vals, nil
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
+	lo, hi := keys[order[0]], keys[order[len(order)-1]]
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: append(bytes.Clone(hi), 0)})
 	if err != nil {
 		return nil, fmt.Errorf("identity iterator: %w", err)
 	}
-	for _, k := range keys {
+	for _, i := range order {
+		k := keys[i]
 		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
 			v, err := it.ValueAndErr()
 			if err != nil {
 				it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 				return nil, fmt.Errorf("identity read: %w", err)
 			}
-			found[string(k)] = bytes.Clone(v)
+			vals[i] = append(make([]byte, 0, max(len(v), 1)), v...) // non-nil even when empty
 		}
 	}
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("identity lookup: %w", err)
 	}
-	return found, nil
+	return vals, nil
 }
 
 // get returns the value of key, or nil when it does not exist.
@@ -366,20 +510,19 @@ func (s *Store) get(key []byte) ([]byte, error) {
 }
 
 // mergedIDs returns the anonymous ids merged into userID in byte order, at
-// most limit of them (0: all).
+// most limit of them (0: all): one point lookup, which the bloom filters
+// make cheap for the many users that have none.
 func (s *Store) mergedIDs(ctx context.Context, userID string, limit int) ([]string, error) {
-	prefix := userScopedKey(kindMerged, userID, "")
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	v, err := s.get(identityKey(kindMerged, userID))
 	if err != nil {
-		return nil, fmt.Errorf("merged ids iterator: %w", err)
+		return nil, err
 	}
-	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
-	var ids []string
-	for ok := it.First(); ok && (limit == 0 || len(ids) < limit); ok = it.Next() {
-		ids = append(ids, string(it.Key()[len(prefix):]))
+	ids, err := decodeIDList(v)
+	if err != nil {
+		return nil, fmt.Errorf("merged ids of %q: %w", userID, err)
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("merged ids scan: %w", err)
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
 	}
 	return ids, nil
 }

@@ -12,7 +12,7 @@
 //	'A' …                                                                   → accounts and sessions (auth.go)
 //	'S' …                                                                   → sources and their write keys (sources.go)
 //	'I' 'a' anonymousId                                                     → link: varint(occurredAtMs) string(eventId) userId
-//	'I' 'm' uvarint(len(userId)) userId anonymousId                         → "" (anonymous ids merged into userId)
+//	'I' 'm' userId                                                          → uvarint(n) n × string(anonymousId): the ids merged into userId, sorted
 //	'I' 't' userId                                                          → tracked-user record (identity.go)
 //	'I' 's' uvarint(len(userId)) userId sessionId                           → "" (userId's distinct sessions)
 //
@@ -29,8 +29,8 @@
 // exactly as durable, and a duplicate never touches them): for each newly
 // stored event with a link (cairn.Event.LinkCandidate), the anonymous id's
 // winning link 'I' 'a' — the earliest (occurredAt, eventId) one, see
-// cairn's identity rules — and its reverse entry 'I' 'm' under the winning
-// user (moved when an earlier link arrives late); and for each user of the
+// cairn's identity rules — and its entry in the winning user's list 'I' 'm'
+// (moved when an earlier link arrives late); and for each user of the
 // batch one read-modify-write of its record 'I' 't' (first/last seen,
 // event and session counts, traits with the (occurredAt, eventId) that set
 // each), plus one 'I' 's' key per new distinct session, which is what
@@ -44,11 +44,12 @@
 // with strings as uvarint(len) bytes and traits sorted by key.
 //
 // A merged journey is a k-way merge (a heap) of one bounded range scan per
-// id — the user's and each 'I' 'm' id's, at most cairn.MaxMergedIDs of them,
-// the smallest in byte order. Every id's keys end with the same
-// time-then-descending-eventId suffix, so comparing suffixes orders events
-// across ids exactly as within one. A user without merged ids costs one
-// extra (empty) prefix scan over a single range scan.
+// id — the user's and each id of its 'I' 'm' list, at most
+// cairn.MaxMergedIDs of them, the smallest in byte order. Every id's keys
+// end with the same time-then-descending-eventId suffix, so comparing
+// suffixes orders events across ids exactly as within one. A user without
+// merged ids costs one point lookup (answered by the bloom filters) more
+// than the single range scan it always was.
 //
 // With Options.DeferSync (what Cairn uses), event batches are committed
 // without an fsync of Pebble's own WAL: the spool already holds a durable
