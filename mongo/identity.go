@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -310,7 +311,7 @@ func (s *Store) TrackedUser(ctx context.Context, userID string) (*cairn.TrackedU
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	raw, err := s.collection(collTracked).FindOne(ctx, bson.D{{Key: "_id", Value: userID}}).Raw()
-	if err == mongo.ErrNoDocuments {
+	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, cairn.Errorf(cairn.ENOTFOUND, "tracked user not found")
 	} else if err != nil {
 		return nil, storeError("read tracked user", err)

@@ -119,7 +119,7 @@ func decodeTracked(v []byte) (*tracked, error) {
 		return nil, errBadRecord
 	}
 	v = v[1:]
-	t := &tracked{traits: map[string]trait{}}
+	t := &tracked{}
 	var k int
 	if t.first, k = binary.Varint(v); k <= 0 {
 		return nil, errBadRecord
@@ -142,6 +142,9 @@ func decodeTracked(v []byte) (*tracked, error) {
 		return nil, errBadRecord
 	}
 	v = v[k:]
+	if n > 0 {
+		t.traits = make(map[string]trait, n)
+	}
 	for range n {
 		var key, val, id string
 		var ok bool
@@ -512,7 +515,7 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // mergedIDs returns the anonymous ids merged into userID in byte order, at
 // most limit of them (0: all): one point lookup, which the bloom filters
 // make cheap for the many users that have none.
-func (s *Store) mergedIDs(ctx context.Context, userID string, limit int) ([]string, error) {
+func (s *Store) mergedIDs(userID string, limit int) ([]string, error) {
 	v, err := s.get(identityKey(kindMerged, userID))
 	if err != nil {
 		return nil, err
@@ -539,15 +542,15 @@ func (s *Store) TrackedUser(ctx context.Context, userID string) (*cairn.TrackedU
 	if v == nil {
 		return nil, cairn.Errorf(cairn.ENOTFOUND, "tracked user not found")
 	}
-	return s.trackedUser(ctx, userID, v)
+	return s.trackedUser(userID, v)
 }
 
-func (s *Store) trackedUser(ctx context.Context, userID string, v []byte) (*cairn.TrackedUser, error) {
+func (s *Store) trackedUser(userID string, v []byte) (*cairn.TrackedUser, error) {
 	rec, err := decodeTracked(v)
 	if err != nil {
 		return nil, fmt.Errorf("tracked user %q: %w", userID, err)
 	}
-	ids, err := s.mergedIDs(ctx, userID, 0)
+	ids, err := s.mergedIDs(userID, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +603,7 @@ func (s *Store) TrackedUsers(ctx context.Context, q cairn.TrackedUserQuery) (*ca
 		if err != nil {
 			return nil, fmt.Errorf("tracked users read: %w", err)
 		}
-		u, err := s.trackedUser(ctx, string(it.Key()[2:]), v)
+		u, err := s.trackedUser(string(it.Key()[2:]), v)
 		if err != nil {
 			return nil, err
 		}

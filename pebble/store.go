@@ -318,7 +318,7 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 	var merged []string
 	if !q.Unmerged {
 		var err error
-		if merged, err = s.mergedIDs(ctx, q.UserID, cairn.MaxMergedIDs); err != nil {
+		if merged, err = s.mergedIDs(q.UserID, cairn.MaxMergedIDs); err != nil {
 			return nil, err
 		}
 	}
