@@ -32,13 +32,15 @@ const (
 )
 
 func identityKey(kind byte, id string) []byte {
-	return append([]byte{prefixIdentity, kind}, id...)
+	b := make([]byte, 0, 2+len(id))
+	return append(append(b, prefixIdentity, kind), id...)
 }
 
 // userScopedKey is prefixIdentity kind uvarint(len(userID)) userID part: the
 // length keeps users that are prefixes of each other apart.
 func userScopedKey(kind byte, userID, part string) []byte {
-	b := binary.AppendUvarint([]byte{prefixIdentity, kind}, uint64(len(userID)))
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(userID)+len(part))
+	b = binary.AppendUvarint(append(b, prefixIdentity, kind), uint64(len(userID)))
 	b = append(b, userID...)
 	return append(b, part...)
 }
@@ -104,6 +106,9 @@ func appendTracked(b []byte, t *tracked) []byte {
 	b = binary.AppendUvarint(b, t.events)
 	b = binary.AppendUvarint(b, t.sessions)
 	b = binary.AppendUvarint(b, uint64(len(t.traits)))
+	if len(t.traits) == 0 {
+		return b
+	}
 	for _, k := range slices.Sorted(maps.Keys(t.traits)) {
 		tr := t.traits[k]
 		b = appendString(b, k)
@@ -317,6 +322,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 			keys = append(keys, userScopedKey(kindSession, users[k.user].id, k.session))
 		}
 	}
+	sessKeys := slices.Clone(keys) // lookup reorders nothing, but keys is reused below
 	for _, u := range listUsers {
 		keys = append(keys, identityKey(kindMerged, u))
 	}
@@ -327,6 +333,12 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	known := make(map[sessKey]bool, len(sess))
 	for i, k := range sess {
 		known[k] = vals[i] != nil
+		if vals[i] == nil {
+			if err := batch.Set(sessKeys[i], nil, nil); err != nil {
+				return 0, fmt.Errorf("batch set: %w", err)
+			}
+			users[k.user].rec.sessions++
+		}
 	}
 	for i, u := range listUsers {
 		ids, err := decodeIDList(vals[len(sess)+i])
@@ -337,7 +349,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	}
 
 	for k := range sessions {
-		if known[k] {
+		if _, looked := known[k]; looked {
 			continue
 		}
 		users[k.user].rec.sessions++
@@ -482,6 +494,7 @@ func (s *Store) lookup(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity iterator: %w", err)
 	}
+	var arena []byte // one buffer for the values, which are small
 	for _, i := range order {
 		k := keys[i]
 		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
@@ -490,7 +503,12 @@ func (s *Store) lookup(ctx context.Context, keys [][]byte) ([][]byte, error) {
 				it.Close() //nolint:errcheck // leaving on the error returned below; the iterator is only released
 				return nil, fmt.Errorf("identity read: %w", err)
 			}
-			vals[i] = append(make([]byte, 0, max(len(v), 1)), v...) // non-nil even when empty
+			if cap(arena)-len(arena) < len(v)+1 {
+				arena = make([]byte, 0, max(4096, len(v)+1))
+			}
+			start := len(arena)
+			arena = append(arena, v...)
+			vals[i] = arena[start:len(arena):len(arena)] // non-nil even when empty
 		}
 	}
 	if err := it.Close(); err != nil {
