@@ -92,13 +92,20 @@ type tracked struct {
 	events      uint64
 	sessions    uint64
 	traits      map[string]trait
+	// recent are a few of the user's sessions (each has its 'I' 's' key),
+	// so that a continuing session needs no lookup.
+	recent []string
 }
+
+// maxRecentSessions is how many session ids a record keeps in recent.
+const maxRecentSessions = 4
 
 const trackedVersion = 1
 
-// encodeTracked is version(1) varint(first) varint(last) uvarint(events)
-// uvarint(sessions) uvarint(n) n × (key value varint(ms) eventId), the
-// traits sorted by key, strings as uvarint(len) bytes.
+// appendTracked appends version(1) varint(first) varint(last)
+// uvarint(events) uvarint(sessions) uvarint(n) n × (key value varint(ms)
+// eventId) uvarint(r) r × sessionId, the traits sorted by key, strings as
+// uvarint(len) bytes.
 func appendTracked(b []byte, t *tracked) []byte {
 	b = append(b, trackedVersion)
 	b = binary.AppendVarint(b, t.first)
@@ -106,15 +113,18 @@ func appendTracked(b []byte, t *tracked) []byte {
 	b = binary.AppendUvarint(b, t.events)
 	b = binary.AppendUvarint(b, t.sessions)
 	b = binary.AppendUvarint(b, uint64(len(t.traits)))
-	if len(t.traits) == 0 {
-		return b
+	if len(t.traits) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(t.traits)) {
+			tr := t.traits[k]
+			b = appendString(b, k)
+			b = appendString(b, string(tr.value))
+			b = binary.AppendVarint(b, tr.ms)
+			b = appendString(b, tr.eventID)
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(t.traits)) {
-		tr := t.traits[k]
-		b = appendString(b, k)
-		b = appendString(b, string(tr.value))
-		b = binary.AppendVarint(b, tr.ms)
-		b = appendString(b, tr.eventID)
+	b = binary.AppendUvarint(b, uint64(len(t.recent)))
+	for _, sess := range t.recent {
+		b = appendString(b, sess)
 	}
 	return b
 }
@@ -169,6 +179,21 @@ func decodeTracked(v []byte) (*tracked, error) {
 		}
 		t.traits[key] = trait{value: json.RawMessage(val), ms: ms, eventID: id}
 	}
+	r, k := binary.Uvarint(v)
+	if k <= 0 || r > uint64(len(v)) {
+		return nil, errBadRecord
+	}
+	v = v[k:]
+	if r > 0 {
+		t.recent = make([]string, 0, r)
+	}
+	for range r {
+		sess, rest, ok := readString(v)
+		if !ok {
+			return nil, errBadRecord
+		}
+		t.recent, v = append(t.recent, sess), rest
+	}
 	return t, nil
 }
 
@@ -187,10 +212,11 @@ func readString(b []byte) (string, []byte, bool) {
 
 // userBatch is one user's share of an InsertEvents call.
 type userBatch struct {
-	id  string
-	rec tracked
-	key []byte // its tracked-user key
-	val []byte // the stored record, nil if none
+	id       string
+	rec      tracked
+	key      []byte   // its tracked-user key
+	old      *tracked // the stored record, nil if none
+	sessions []string // its distinct sessions in the batch
 }
 
 // sessKey is a (user index, sessionId) pair of a batch.
@@ -274,7 +300,11 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		return 0, err
 	}
 	for i := range users {
-		users[i].val = vals[i]
+		if vals[i] != nil {
+			if users[i].old, err = decodeTracked(vals[i]); err != nil {
+				return 0, fmt.Errorf("tracked user %q: %w", users[i].id, err)
+			}
+		}
 	}
 	// Decide every link; collect the merged lists to change.
 	lists := map[string][]string{} // user → merged ids, once read
@@ -316,11 +346,19 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	// new user is new), and the merged lists to change.
 	var sess []sessKey
 	keys = keys[:0]
+	known := make(map[sessKey]bool, len(sessions))
 	for k := range sessions {
-		if users[k.user].val != nil {
-			sess = append(sess, k)
-			keys = append(keys, userScopedKey(kindSession, users[k.user].id, k.session))
+		u := &users[k.user]
+		u.sessions = append(u.sessions, k.session)
+		if u.old == nil {
+			continue
 		}
+		if slices.Contains(u.old.recent, k.session) {
+			known[k] = true
+			continue
+		}
+		sess = append(sess, k)
+		keys = append(keys, userScopedKey(kindSession, u.id, k.session))
 	}
 	sessKeys := slices.Clone(keys) // lookup reorders nothing, but keys is reused below
 	for _, u := range listUsers {
@@ -330,7 +368,6 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	if err != nil {
 		return 0, err
 	}
-	known := make(map[sessKey]bool, len(sess))
 	for i, k := range sess {
 		known[k] = vals[i] != nil
 		if vals[i] == nil {
@@ -361,11 +398,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	for i := range users {
 		u := &users[i]
 		rec := &u.rec
-		if u.val != nil {
-			old, err := decodeTracked(u.val)
-			if err != nil {
-				return 0, fmt.Errorf("tracked user %q: %w", u.id, err)
-			}
+		if old := u.old; old != nil {
 			old.first, old.last = min(old.first, rec.first), max(old.last, rec.last)
 			old.events += rec.events
 			old.sessions += rec.sessions
@@ -379,6 +412,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 			}
 			rec = old
 		}
+		rec.recent = recentSessions(u.sessions, rec.recent)
 		buf = appendTracked(buf[:0], rec)
 		if err := batch.Set(u.key, buf, nil); err != nil {
 			return 0, fmt.Errorf("batch set: %w", err)
@@ -429,6 +463,25 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		s.log.Warn("identity links ignored", "count", conflicts)
 	}
 	return conflicts, nil
+}
+
+// recentSessions returns up to maxRecentSessions ids: the batch's, then
+// the ones kept before.
+func recentSessions(batch, before []string) []string {
+	if len(batch) >= maxRecentSessions {
+		return batch[:maxRecentSessions]
+	}
+	out := make([]string, 0, maxRecentSessions)
+	out = append(out, batch...)
+	for _, s := range before {
+		if len(out) == maxRecentSessions {
+			break
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func insertSorted(ids []string, id string) []string {

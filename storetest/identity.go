@@ -35,6 +35,7 @@ func RunTrackedUsers(t *testing.T, open func(t *testing.T) IdentityStore) {
 	t.Run("FirstLinkWins", func(t *testing.T) { testFirstLinkWins(t, newStore) })
 	t.Run("DuplicatesNeverLink", func(t *testing.T) { testDuplicatesNeverLink(t, newStore(t)) })
 	t.Run("TrackedUser", func(t *testing.T) { testTrackedUser(t, newStore(t)) })
+	t.Run("SessionsCountedOnce", func(t *testing.T) { testSessionsCountedOnce(t, newStore(t)) })
 	t.Run("ErrTrackedUserNotFound", func(t *testing.T) { testTrackedUserNotFound(t, newStore(t)) })
 	t.Run("TrackedUsersList", func(t *testing.T) { testTrackedUsersList(t, newStore(t)) })
 	t.Run("ErrTrackedUsersLimit", func(t *testing.T) { testTrackedUsersLimit(t, newStore(t)) })
@@ -345,6 +346,36 @@ func testTrackedUser(t *testing.T, s IdentityStore) {
 	}
 	assertTrackedUser(t, phone, &cairn.TrackedUser{UserID: "tom-phone", FirstSeen: at(3), LastSeen: at(3),
 		EventCount: 1, SessionCount: 1, Traits: map[string]json.RawMessage{}, AnonymousIDs: []string{}})
+}
+
+// testSessionsCountedOnce: a session seen again, in any later call and
+// however many other sessions came between, is not counted again.
+func testSessionsCountedOnce(t *testing.T, s IdentityStore) {
+	n := 0
+	send := func(sessions ...string) {
+		t.Helper()
+		var evs []cairn.Event
+		for _, sess := range sessions {
+			e := NewEvent(fmt.Sprintf("sc-%03d", n), "sam", at(n))
+			e.SessionID = sess
+			evs = append(evs, e)
+			n++
+		}
+		mustInsert(t, s, evs)
+	}
+	for i := 1; i <= 6; i++ {
+		send(fmt.Sprintf("s%d", i))
+	}
+	send("s1", "s3", "s1")
+	send("s7", "s2", "", "s7")
+	send("s6", "s5", "s4", "s3", "s2", "s1")
+	u, err := s.TrackedUser(t.Context(), "sam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.SessionCount != 7 || u.EventCount != int64(n) {
+		t.Fatalf("SessionCount %d EventCount %d, want 7 and %d", u.SessionCount, u.EventCount, n)
+	}
 }
 
 func testTrackedUserNotFound(t *testing.T, s IdentityStore) {
