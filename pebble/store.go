@@ -36,10 +36,12 @@
 // each), plus one 'I' 's' key per new distinct session, which is what
 // makes the session count exact. The reads of a batch go through one
 // iterator in key order, like the dedup lookups; a user without a record
-// needs no session lookups. The record is
+// needs no session lookups, and neither does a session among the few the
+// record keeps as recent (each of which has its 'I' 's' key). The record is
 //
 //	version(1) varint(firstMs) varint(lastMs) uvarint(events) uvarint(sessions)
 //	uvarint(n) n × (string(key) string(JSON value) varint(ms) string(eventId))
+//	uvarint(r) r × string(recent sessionId)            (r ≤ 4)
 //
 // with strings as uvarint(len) bytes and traits sorted by key.
 //
