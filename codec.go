@@ -9,20 +9,36 @@ import (
 // The binary event encoding is how events travel through the spool and how
 // the embedded store keeps them. It is compact and cheap to decode:
 //
-//	event   = version(1 byte = 1) eventId userId sessionId type payload occurredAt receivedAt
+//	event   = version(1 byte) eventId userId sessionId type payload occurredAt receivedAt [ids]
+//	ids     = sourceId anonymousId               (version 2 only)
 //	string  = uvarint(len) bytes
 //	payload = uvarint(len) JSON bytes
 //	time    = varint(unix milliseconds)
 //
 // A batch is uvarint(count) followed by count events.
-const binaryVersion = 1
+//
+// Version 1 is the original format (no sourceId, no anonymousId). Version 2
+// appends the two ids. AppendBinary writes version 1 when both ids are
+// empty (so seed-API events keep the exact bytes older binaries wrote and
+// read) and version 2 otherwise; DecodeBinary reads both, so spool segments
+// and stored values written before version 2 existed still decode. Each
+// event carries its own version byte, so one batch may mix them.
+const (
+	binaryVersion1 = 1
+	binaryVersion2 = 2
+)
 
 // ErrBadEncoding is returned when binary event data cannot be decoded.
 var ErrBadEncoding = errors.New("bad binary event encoding")
 
 // AppendBinary appends the binary encoding of e to b.
 func (e *Event) AppendBinary(b []byte) []byte {
-	b = append(b, binaryVersion)
+	v2 := e.SourceID != "" || e.AnonymousID != ""
+	if v2 {
+		b = append(b, binaryVersion2)
+	} else {
+		b = append(b, binaryVersion1)
+	}
 	b = appendString(b, e.EventID)
 	b = appendString(b, e.UserID)
 	b = appendString(b, e.SessionID)
@@ -31,15 +47,20 @@ func (e *Event) AppendBinary(b []byte) []byte {
 	b = append(b, e.Payload...)
 	b = binary.AppendVarint(b, e.OccurredAt.UnixMilli())
 	b = binary.AppendVarint(b, e.ReceivedAt.UnixMilli())
+	if v2 {
+		b = appendString(b, e.SourceID)
+		b = appendString(b, e.AnonymousID)
+	}
 	return b
 }
 
 // DecodeBinary decodes one event from the front of b and returns the rest.
 // The event's strings and payload are copies, so b may be reused.
 func (e *Event) DecodeBinary(b []byte) ([]byte, error) {
-	if len(b) == 0 || b[0] != binaryVersion {
+	if len(b) == 0 || (b[0] != binaryVersion1 && b[0] != binaryVersion2) {
 		return nil, ErrBadEncoding
 	}
+	version := b[0]
 	b = b[1:]
 	var ok bool
 	if e.EventID, b, ok = readString(b); !ok {
@@ -71,7 +92,17 @@ func (e *Event) DecodeBinary(b []byte) ([]byte, error) {
 	}
 	e.OccurredAt = time.UnixMilli(occ).UTC()
 	e.ReceivedAt = time.UnixMilli(rec).UTC()
-	return b[k:], nil
+	b = b[k:]
+	e.SourceID, e.AnonymousID = "", ""
+	if version == binaryVersion2 {
+		if e.SourceID, b, ok = readString(b); !ok {
+			return nil, ErrBadEncoding
+		}
+		if e.AnonymousID, b, ok = readString(b); !ok {
+			return nil, ErrBadEncoding
+		}
+	}
+	return b, nil
 }
 
 // AppendBatch appends the binary encoding of events to b.

@@ -26,17 +26,28 @@ var DefaultEventTypes = []string{
 // Event is one user-tracking event, as stored and as returned in journeys.
 // Times have millisecond precision and are in UTC.
 type Event struct {
-	EventID    string          `json:"eventId"`
-	UserID     string          `json:"userId"`
-	SessionID  string          `json:"sessionId"`
-	Type       string          `json:"type"`
-	Payload    json.RawMessage `json:"payload"`
-	OccurredAt time.Time       `json:"-"`
-	ReceivedAt time.Time       `json:"-"`
+	EventID   string `json:"eventId"`
+	UserID    string `json:"userId"`
+	SessionID string `json:"sessionId"`
+	Type      string `json:"type"`
+	// SourceID is the source the event came through (Source.ID); "" for
+	// anonymous seed-API events. Its JSON field "sourceId" is omitted when
+	// empty, so seed-API journeys keep the seed's shape.
+	SourceID string `json:"sourceId,omitempty"`
+	// AnonymousID is an anonymous id this event ties to UserID: the
+	// anonymousId sent with a Segment call that also had a userId, or an
+	// alias call's previousId. When it is set and differs from UserID, a
+	// store that records identity links (TrackedUserStore) links it to
+	// UserID (see identity.go). JSON "anonymousId", omitted when empty.
+	AnonymousID string          `json:"anonymousId,omitempty"`
+	Payload     json.RawMessage `json:"payload"`
+	OccurredAt  time.Time       `json:"-"`
+	ReceivedAt  time.Time       `json:"-"`
 }
 
 // MarshalJSON encodes the event in the seed's journey shape, with ISO 8601
-// timestamps in UTC with millisecond precision.
+// timestamps in UTC with millisecond precision; sourceId and anonymousId
+// follow type when they are not empty.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(make([]byte, 0, 160+len(e.Payload))), nil
 }
@@ -51,6 +62,14 @@ func (e Event) AppendJSON(b []byte) []byte {
 	b = AppendJSONString(b, e.SessionID)
 	b = append(b, `,"type":`...)
 	b = AppendJSONString(b, e.Type)
+	if e.SourceID != "" {
+		b = append(b, `,"sourceId":`...)
+		b = AppendJSONString(b, e.SourceID)
+	}
+	if e.AnonymousID != "" {
+		b = append(b, `,"anonymousId":`...)
+		b = AppendJSONString(b, e.AnonymousID)
+	}
 	b = append(b, `,"payload":`...)
 	if len(e.Payload) == 0 {
 		b = append(b, "{}"...)
@@ -70,18 +89,21 @@ func (e Event) AppendJSON(b []byte) []byte {
 // decoder (http.DecodeEvents), which feeds RawEvent.Normalize.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	var w struct {
-		EventID    string          `json:"eventId"`
-		UserID     string          `json:"userId"`
-		SessionID  string          `json:"sessionId"`
-		Type       string          `json:"type"`
-		Payload    json.RawMessage `json:"payload"`
-		OccurredAt time.Time       `json:"occurredAt"`
-		ReceivedAt time.Time       `json:"receivedAt"`
+		EventID     string          `json:"eventId"`
+		UserID      string          `json:"userId"`
+		SessionID   string          `json:"sessionId"`
+		Type        string          `json:"type"`
+		SourceID    string          `json:"sourceId"`
+		AnonymousID string          `json:"anonymousId"`
+		Payload     json.RawMessage `json:"payload"`
+		OccurredAt  time.Time       `json:"occurredAt"`
+		ReceivedAt  time.Time       `json:"receivedAt"`
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
 	*e = Event{EventID: w.EventID, UserID: w.UserID, SessionID: w.SessionID, Type: w.Type,
+		SourceID: w.SourceID, AnonymousID: w.AnonymousID,
 		Payload: w.Payload, OccurredAt: w.OccurredAt.UTC(), ReceivedAt: w.ReceivedAt.UTC()}
 	return nil
 }

@@ -69,6 +69,7 @@ func TestBinaryBatchRoundTrip(t *testing.T) {
 // FuzzDecodeBatch: arbitrary bytes never panic the binary decoder.
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(cairn.AppendBatch(nil, []cairn.Event{{EventID: "a", UserID: "u", SessionID: "s", Type: "t", Payload: json.RawMessage(`{}`), OccurredAt: now, ReceivedAt: now}}))
+	f.Add(cairn.AppendBatch(nil, []cairn.Event{{EventID: "a", UserID: "u", SessionID: "s", Type: "t", SourceID: "src", AnonymousID: "anon", Payload: json.RawMessage(`{}`), OccurredAt: now, ReceivedAt: now}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -76,8 +77,18 @@ func FuzzDecodeBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := cairn.AppendBatch(nil, evs); len(again) == 0 {
+		again := cairn.AppendBatch(nil, evs)
+		if len(again) == 0 {
 			t.Fatal("re-encode produced nothing")
+		}
+		back, err := cairn.DecodeBatch(nil, again)
+		if err != nil || len(back) != len(evs) {
+			t.Fatalf("re-encoded batch does not decode: %d events, %v", len(back), err)
+		}
+		for i := range evs {
+			if back[i].SourceID != evs[i].SourceID || back[i].AnonymousID != evs[i].AnonymousID || back[i].EventID != evs[i].EventID {
+				t.Fatalf("event %d changed in a round trip: %+v != %+v", i, back[i], evs[i])
+			}
 		}
 	})
 }

@@ -13,10 +13,14 @@ const (
 )
 
 // JourneyQuery selects a page of one user's events, newest first
-// (occurredAt descending, ties broken by eventId descending).
+// (occurredAt descending, ties broken by eventId descending). The events
+// of every anonymous id merged into the user are included (see identity.go).
 type JourneyQuery struct {
 	// UserID is the user whose events are read.
 	UserID string
+	// Unmerged reads only the events stored under UserID itself, without
+	// those of the anonymous ids merged into it.
+	Unmerged bool
 	// From and To bound occurredAt inclusively; zero means unbounded.
 	From, To time.Time
 	// Limit is the page size, 1..MaxJourneyLimit.
@@ -72,4 +76,10 @@ type JourneyPage struct {
 	Events []Event
 	// Next is the cursor for the following page, or nil on the last page.
 	Next *Cursor
+	// MergedIDs are the anonymous ids (other than the query's UserID)
+	// whose events were merged into this page's query, sorted; nil when
+	// none. A link made between two pages can add ids: the next page then
+	// includes their events older than the cursor (events already returned
+	// never repeat, newer ones of the new ids are not shown).
+	MergedIDs []string
 }

@@ -11,7 +11,9 @@ import (
 type EventStore interface {
 	// InsertEvents stores events idempotently, keyed by EventID: an event
 	// whose id is already stored (earlier, or earlier in the same slice) is
-	// skipped and counted as a duplicate. Events the store refuses
+	// skipped and counted as a duplicate. Stores that implement
+	// TrackedUserStore also record, for the newly stored events only, their
+	// identity links and tracked-user updates. Events the store refuses
 	// permanently (they can never be stored) are listed in the result's
 	// Rejected and the rest are stored. Any returned error means the call
 	// may be retried with the same events: EUNAVAILABLE when the store
@@ -19,8 +21,9 @@ type EventStore interface {
 	InsertEvents(ctx context.Context, events []Event) (InsertResult, error)
 
 	// Journey returns a page of the user's events, newest first
-	// (occurredAt descending, then eventId descending). An unknown user has
-	// an empty page. Returns EINVALID for a bad query and EUNAVAILABLE when
+	// (occurredAt descending, then eventId descending), including those of
+	// the anonymous ids merged into the user unless q.Unmerged (stores that
+	// record no links have none). An unknown user has an empty page. Returns EINVALID for a bad query and EUNAVAILABLE when
 	// the store cannot be reached.
 	Journey(ctx context.Context, q JourneyQuery) (*JourneyPage, error)
 
@@ -59,6 +62,11 @@ type InsertResult struct {
 	Duplicates int
 	// Rejected lists events the store refused permanently.
 	Rejected []RejectedEvent
+	// LinkConflicts counts newly stored events whose identity link names a
+	// user other than the one their anonymous id is merged into once the
+	// call is done (the link is kept as history and ignored; see
+	// identity.go). Stores that do not record links leave it 0.
+	LinkConflicts int
 }
 
 // RejectedEvent is an event a store can never accept, with the reason.

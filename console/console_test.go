@@ -135,9 +135,15 @@ func TestJourneyScroll(t *testing.T) {
 
 type fakeTracked struct{}
 
+func (fakeTracked) TrackedUser(context.Context, string) (*cairn.TrackedUser, error) {
+	return nil, cairn.Errorf(cairn.ENOTFOUND, "not found")
+}
+
+func (fakeTracked) LinkedUser(context.Context, string) (string, error) { return "", nil }
+
 func (fakeTracked) TrackedUsers(_ context.Context, q cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
 	at := time.Date(2025, 12, 15, 10, 30, 0, 0, time.UTC)
-	page := &cairn.TrackedUserPage{Users: []cairn.TrackedUser{{UserID: q.Prefix + "-a", FirstSeen: at, LastSeen: at, Events: 1234, Sessions: 5}}}
+	page := &cairn.TrackedUserPage{Users: []cairn.TrackedUser{{UserID: q.Prefix + "-a", FirstSeen: at, LastSeen: at, EventCount: 1234, SessionCount: 5}}}
 	if q.After == "" {
 		page.Next = "c1"
 	}

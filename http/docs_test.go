@@ -297,6 +297,12 @@ var fallbackRoutes = map[string]string{
 // trackedUsers stands in for a store with the tracked-users index.
 type trackedUsers struct{}
 
+func (trackedUsers) TrackedUser(context.Context, string) (*cairn.TrackedUser, error) {
+	return nil, cairn.Errorf(cairn.ENOTFOUND, "not found")
+}
+
+func (trackedUsers) LinkedUser(context.Context, string) (string, error) { return "", nil }
+
 func (trackedUsers) TrackedUsers(context.Context, cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
 	return &cairn.TrackedUserPage{}, nil
 }

@@ -50,7 +50,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range events {
-		stampSource(&events[i], src, "")
+		stampSource(&events[i], src)
 	}
 	if !s.ingestForSource(w, r, src, events) {
 		return

@@ -45,6 +45,18 @@ func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request) {
 	} else {
 		b = append(b, "null"...)
 	}
+	if len(page.MergedIDs) > 0 {
+		// The anonymous ids linked to this user whose events the page
+		// includes (identity stitching); absent when there are none.
+		b = append(b, `,"mergedIds":[`...)
+		for i, id := range page.MergedIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = cairn.AppendJSONString(b, id)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, '}')
 	writeRawJSON(w, http.StatusOK, b)
 }

@@ -39,6 +39,7 @@ func (s *Server) registerRoutes() {
 	}
 	if s.TrackedUsers != nil {
 		s.handle("GET /api/tracked-users", noStore(s.requireSession(s.handleTrackedUsers)))
+		s.handle("GET /users/{userId}", noStore(s.requireSession(s.handleTrackedUser)))
 	}
 	// The web console: HTML pages, signed-in or showing the sign-in form.
 	if s.Console != nil {

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,10 +47,50 @@ func (s *Server) handleTrackedUsers(w http.ResponseWriter, r *http.Request) {
 	}{Users: make([]trackedUserJSON, 0, len(page.Users)), Count: len(page.Users)}
 	for _, u := range page.Users {
 		out.Users = append(out.Users, trackedUserJSON{UserID: u.UserID, FirstSeen: jsTime(u.FirstSeen),
-			LastSeen: jsTime(u.LastSeen), Events: u.Events, Sessions: u.Sessions})
+			LastSeen: jsTime(u.LastSeen), Events: u.EventCount, Sessions: u.SessionCount})
 	}
 	if page.Next != "" {
 		out.NextCursor = &page.Next
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// trackedUserProfileJSON is the body of GET /users/{userId}.
+type trackedUserProfileJSON struct {
+	UserID       string                     `json:"userId"`
+	Traits       map[string]json.RawMessage `json:"traits"`
+	AnonymousIDs []string                   `json:"anonymousIds"`
+	FirstSeen    jsTime                     `json:"firstSeen"`
+	LastSeen     jsTime                     `json:"lastSeen"`
+	EventCount   int64                      `json:"eventCount"`
+	SessionCount int64                      `json:"sessionCount"`
+}
+
+// handleTrackedUser serves GET /users/{userId}: what the store knows of one
+// tracked user (traits from identify calls, the anonymous ids merged into
+// it, first and last seen, counts). 404 when no event of the user is
+// stored.
+func (s *Server) handleTrackedUser(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSpace(r.PathValue("userId"))
+	if id == "" || len(id) > cairn.MaxIDBytes {
+		s.writeError(w, r, cairn.Errorf(cairn.EINVALID, "userId must be 1 to %d bytes.", cairn.MaxIDBytes))
+		return
+	}
+	u, err := s.TrackedUsers.TrackedUser(r.Context(), id)
+	if cairn.ErrorCode(err) == cairn.ENOTFOUND {
+		s.writeError(w, r, cairn.Errorf(cairn.ENOTFOUND, "No events of user %q are stored.", id))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := trackedUserProfileJSON{UserID: u.UserID, Traits: u.Traits, AnonymousIDs: u.AnonymousIDs,
+		FirstSeen: jsTime(u.FirstSeen), LastSeen: jsTime(u.LastSeen), EventCount: u.EventCount, SessionCount: u.SessionCount}
+	if out.Traits == nil {
+		out.Traits = map[string]json.RawMessage{}
+	}
+	if out.AnonymousIDs == nil {
+		out.AnonymousIDs = []string{}
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 }

@@ -15,13 +15,19 @@ import (
 // double), recording the last query.
 type fakeTracked struct{ last cairn.TrackedUserQuery }
 
+func (*fakeTracked) TrackedUser(context.Context, string) (*cairn.TrackedUser, error) {
+	return nil, cairn.Errorf(cairn.ENOTFOUND, "not found")
+}
+
+func (*fakeTracked) LinkedUser(context.Context, string) (string, error) { return "", nil }
+
 func (f *fakeTracked) TrackedUsers(_ context.Context, q cairn.TrackedUserQuery) (*cairn.TrackedUserPage, error) {
 	f.last = q
 	if q.After == "bad" {
 		return nil, cairn.Errorf(cairn.EINVALID, "invalid cursor")
 	}
 	at := time.Date(2025, 12, 15, 10, 30, 0, 0, time.UTC)
-	return &cairn.TrackedUserPage{Users: []cairn.TrackedUser{{UserID: q.Prefix + "1", FirstSeen: at, LastSeen: at, Events: 3, Sessions: 1}}, Next: "next"}, nil
+	return &cairn.TrackedUserPage{Users: []cairn.TrackedUser{{UserID: q.Prefix + "1", FirstSeen: at, LastSeen: at, EventCount: 3, SessionCount: 1}}, Next: "next"}, nil
 }
 
 func TestTrackedUsers(t *testing.T) {

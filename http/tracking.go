@@ -105,11 +105,12 @@ func (s *Server) handleTracking(w http.ResponseWriter, r *http.Request) {
 	for i := range req.Messages {
 		m := &req.Messages[i]
 		events[i] = m.Event
-		stampSource(&events[i], src, m.AnonymousID)
+		stampSource(&events[i], src)
 	}
-	// TODO(merge identity): link anonymous ids to users from identify
-	// (UserID + AnonymousID) and alias (PreviousID → UserID), and keep
-	// identify traits as the user's profile, once the stores offer it.
+	// Identity: segment.Decode sets Event.AnonymousID (an identify or track
+	// with both ids, an alias's previousId); the store links it to the
+	// user when it stores the event, and keeps $identify traits as the
+	// user's profile (cairn.TrackedUserStore).
 	if !s.ingestForSource(w, r, src, events) {
 		return
 	}
@@ -178,12 +179,12 @@ func (s *Server) authenticateSource(ctx context.Context, writeKey string) (*cair
 	return src, nil
 }
 
-// stampSource records on ev the source it came through and the anonymous
-// id it was sent with ("" for POST /events).
-func stampSource(ev *cairn.Event, src *cairn.Source, anonymousID string) {
-	// TODO(merge identity): set ev.SourceID = src.ID and
-	// ev.AnonymousID = anonymousID (Event gains the fields on branch identity).
-	_, _, _ = ev, src, anonymousID
+// stampSource records on ev the source it came through (none for an
+// anonymous POST /events).
+func stampSource(ev *cairn.Event, src *cairn.Source) {
+	if src != nil {
+		ev.SourceID = src.ID
+	}
 }
 
 // countRejections reports the messages a tracking request refused one by

@@ -27,10 +27,9 @@ func Match(f cairn.LiveFilter, ev *cairn.Event) bool {
 		(f.SourceID == "" || sourceOf(ev) == f.SourceID)
 }
 
-// sourceOf returns the id of the source an event was sent through. Events
-// carry no source id yet, so a source filter matches nothing; when
-// cairn.Event gains SourceID this returns it.
-func sourceOf(*cairn.Event) string { return "" }
+// sourceOf returns the id of the source an event was sent through ("" for
+// an anonymous POST /events).
+func sourceOf(e *cairn.Event) string { return e.SourceID }
 
 // Hub is the fan-out point, and keeps the in-memory ingest history the
 // console shows (rates, latest events, types today, rejections). The zero

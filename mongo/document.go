@@ -31,9 +31,11 @@ var errPermanent = errors.New("event cannot be stored in MongoDB")
 
 // appendEventDocument appends the BSON document for e to dst:
 //
-//	{_id: eventId, userId, sessionId, type, payload: {...}, occurredAt: Date, receivedAt: Date}
+//	{_id: eventId, userId, sessionId, type, [sourceId], [anonymousId], payload: {...}, occurredAt: Date, receivedAt: Date}
 //
-// Payload keys are escaped with escapeKey. An error wrapping errPermanent
+// sourceId and anonymousId are present only when not empty, so seed-API
+// events keep the seed's document shape. Payload keys are escaped with
+// escapeKey. An error wrapping errPermanent
 // means the event can never be stored.
 func appendEventDocument(dst []byte, e *cairn.Event) ([]byte, error) {
 	start := len(dst)
@@ -42,6 +44,12 @@ func appendEventDocument(dst []byte, e *cairn.Event) ([]byte, error) {
 	dst = bsoncore.AppendStringElement(dst, "userId", e.UserID)
 	dst = bsoncore.AppendStringElement(dst, "sessionId", e.SessionID)
 	dst = bsoncore.AppendStringElement(dst, "type", e.Type)
+	if e.SourceID != "" {
+		dst = bsoncore.AppendStringElement(dst, "sourceId", e.SourceID)
+	}
+	if e.AnonymousID != "" {
+		dst = bsoncore.AppendStringElement(dst, "anonymousId", e.AnonymousID)
+	}
 	var err error
 	if dst, err = appendPayload(dst, e.Payload); err != nil {
 		return dst[:start], err
@@ -267,6 +275,10 @@ func decodeEvent(doc bson.Raw) (cairn.Event, error) {
 			e.SessionID = scalarString(v)
 		case "type":
 			e.Type = scalarString(v)
+		case "sourceId":
+			e.SourceID = scalarString(v)
+		case "anonymousId":
+			e.AnonymousID = scalarString(v)
 		case "payload":
 			if v.Type == bson.TypeEmbeddedDocument {
 				e.Payload = appendJSONDocument(make([]byte, 0, len(v.Value)+16), v.Document())

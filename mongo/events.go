@@ -49,6 +49,13 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		res.Inserted = len(docs)
+		inserted := make([]*cairn.Event, len(origin))
+		for i, o := range origin {
+			inserted[i] = &events[o]
+		}
+		if res.LinkConflicts, err = s.applyIdentity(ctx, inserted); err != nil {
+			return cairn.InsertResult{}, err
+		}
 		return res, nil
 	}
 	out, ok := classifyInsertError(err)
@@ -77,6 +84,19 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return cairn.InsertResult{}, storeError("insert events", err)
 	}
 	res.Inserted = len(docs) - len(out)
+	failed := make(map[int]bool, len(out))
+	for _, w := range out {
+		failed[w.index] = true
+	}
+	inserted := make([]*cairn.Event, 0, res.Inserted)
+	for i, o := range origin {
+		if !failed[i] {
+			inserted = append(inserted, &events[o])
+		}
+	}
+	if res.LinkConflicts, err = s.applyIdentity(ctx, inserted); err != nil {
+		return cairn.InsertResult{}, err
+	}
 	return res, nil
 }
 
@@ -112,8 +132,15 @@ var journeySort = bson.D{{Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}
 // index {userId: 1, occurredAt: -1, _id: -1}: equality on userId, one
 // occurredAt range (the cursor's time caps it from above), and the tie on
 // _id as a residual $or.
-func journeyFilter(q cairn.JourneyQuery) bson.D {
+//
+// With merged ids, the equality becomes userId: {$in: [user, ids...]}: the
+// server scans one index range per id and merges them in index order
+// (SORT_MERGE), still without an in-memory sort.
+func journeyFilter(q cairn.JourneyQuery, merged []string) bson.D {
 	filter := bson.D{{Key: "userId", Value: q.UserID}}
+	if len(merged) > 0 {
+		filter = bson.D{{Key: "userId", Value: bson.D{{Key: "$in", Value: append([]string{q.UserID}, merged...)}}}}
+	}
 	upper := q.To
 	if q.After != nil && (upper.IsZero() || q.After.OccurredAt.Before(upper)) {
 		upper = q.After.OccurredAt
@@ -137,8 +164,9 @@ func journeyFilter(q cairn.JourneyQuery) bson.D {
 	return filter
 }
 
-// Journey returns a page of the user's events, newest first. See
-// cairn.EventStore.
+// Journey returns a page of the user's events, newest first, merged with
+// those of the anonymous ids merged into the user (at most
+// cairn.MaxMergedIDs). See cairn.EventStore.
 func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.JourneyPage, error) {
 	if q.Limit <= 0 || q.Limit > cairn.MaxJourneyLimit {
 		return nil, cairn.Errorf(cairn.EINVALID, "limit must be between 1 and %d", cairn.MaxJourneyLimit)
@@ -146,14 +174,22 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 	if s.ctx.Err() != nil {
 		return nil, cairn.Errorf(cairn.EUNAVAILABLE, "store is closed")
 	}
-	page := &cairn.JourneyPage{Events: []cairn.Event{}}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	var merged []string
+	if !q.Unmerged {
+		m, err := s.mergedIDs(ctx, []string{q.UserID}, cairn.MaxMergedIDs)
+		if err != nil {
+			return nil, err
+		}
+		merged = m[q.UserID]
+	}
+	page := &cairn.JourneyPage{Events: []cairn.Event{}, MergedIDs: merged}
 	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
 		return page, nil
 	}
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
 	opts := options.Find().SetSort(journeySort).SetLimit(int64(q.Limit) + 1).SetBatchSize(int32(q.Limit) + 1)
-	cur, err := s.coll.Find(ctx, journeyFilter(q), opts)
+	cur, err := s.coll.Find(ctx, journeyFilter(q, merged), opts)
 	if err != nil {
 		return nil, storeError("journey", err)
 	}

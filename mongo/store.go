@@ -104,7 +104,8 @@ type Config struct {
 	OpTimeout time.Duration
 }
 
-// Store is a cairn.EventStore kept in a MongoDB collection.
+// Store is a cairn.EventStore kept in a MongoDB collection, and a
+// cairn.TrackedUserStore (identity.go).
 type Store struct {
 	client *mongo.Client
 	coll   *mongo.Collection
@@ -355,6 +356,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	} else if err != nil {
 		// The same keys exist under another name: it serves as well.
 		s.log.Info("journey index already exists under another name", "err", err)
+	}
+	if err := s.ensureIdentityIndexes(ctx); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.indexed = true

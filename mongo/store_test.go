@@ -84,6 +84,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestTrackedUsersConformance(t *testing.T) {
+	srv := mongotest.Start(t)
+	storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
+		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
 func insert(t *testing.T, s *mongo.Store, evs ...cairn.Event) cairn.InsertResult {
 	t.Helper()
 	res, err := s.InsertEvents(t.Context(), evs)

@@ -11,6 +11,10 @@
 //	'm' "count"                                                             → bigendian(uint64) number of stored events
 //	'A' …                                                                   → accounts and sessions (auth.go)
 //	'S' …                                                                   → sources and their write keys (sources.go)
+//	'I' 'a' anonymousId                                                     → link: varint(occurredAtMs) string(eventId) userId
+//	'I' 'm' userId                                                          → uvarint(n) n × string(anonymousId): the ids merged into userId, sorted
+//	'I' 't' userId                                                          → tracked-user record (identity.go)
+//	'I' 's' uvarint(len(userId)) userId sessionId                           → "" (userId's distinct sessions)
 //
 // desc(id) is every byte of id complemented, then 0xFF, so that ascending key
 // order is eventId descending (eventIds never contain 0x00). A user's events
@@ -18,6 +22,36 @@
 // eventId descending — a journey page is a single forward range scan. The
 // length prefix keeps users that are prefixes of each other apart. Bloom
 // filters on every level make the dedup lookups of new eventIds cheap.
+//
+// # Identity links and tracked users
+//
+// InsertEvents writes, in the same batch as the new events (so they are
+// exactly as durable, and a duplicate never touches them): for each newly
+// stored event with a link (cairn.Event.LinkCandidate), the anonymous id's
+// winning link 'I' 'a' — the earliest (occurredAt, eventId) one, see
+// cairn's identity rules — and its entry in the winning user's list 'I' 'm'
+// (moved when an earlier link arrives late); and for each user of the
+// batch one read-modify-write of its record 'I' 't' (first/last seen,
+// event and session counts, traits with the (occurredAt, eventId) that set
+// each), plus one 'I' 's' key per new distinct session, which is what
+// makes the session count exact. The reads of a batch go through one
+// iterator in key order, like the dedup lookups; a user without a record
+// needs no session lookups, and neither does a session among the few the
+// record keeps as recent (each of which has its 'I' 's' key). The record is
+//
+//	version(1) varint(firstMs) varint(lastMs) uvarint(events) uvarint(sessions)
+//	uvarint(n) n × (string(key) string(JSON value) varint(ms) string(eventId))
+//	uvarint(r) r × string(recent sessionId)            (r ≤ 4)
+//
+// with strings as uvarint(len) bytes and traits sorted by key.
+//
+// A merged journey is a k-way merge (a heap) of one bounded range scan per
+// id — the user's and each id of its 'I' 'm' list, at most
+// cairn.MaxMergedIDs of them, the smallest in byte order. Every id's keys
+// end with the same time-then-descending-eventId suffix, so comparing
+// suffixes orders events across ids exactly as within one. A user without
+// merged ids costs one point lookup (answered by the bloom filters) more
+// than the single range scan it always was.
 //
 // With Options.DeferSync (what Cairn uses), event batches are committed
 // without an fsync of Pebble's own WAL: the spool already holds a durable
@@ -32,6 +66,7 @@ package pebble
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -235,6 +270,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	batch := s.db.NewBatchWithSize(len(cands) * 600)
 	defer batch.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	var kbuf, vbuf []byte
+	inserted := make([]*cairn.Event, 0, len(cands))
 	for _, c := range cands {
 		if it.SeekPrefixGE(c.key) && bytes.Equal(it.Key(), c.key) {
 			res.Duplicates++
@@ -251,12 +287,16 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 			return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
 		}
 		res.Inserted++
+		inserted = append(inserted, c.ev)
 	}
 	if err := it.Close(); err != nil {
 		return cairn.InsertResult{}, fmt.Errorf("dedup lookup: %w", err)
 	}
 	if res.Inserted == 0 {
 		return res, nil
+	}
+	if res.LinkConflicts, err = s.addIdentity(ctx, batch, inserted); err != nil {
+		return cairn.InsertResult{}, err
 	}
 	newCount := s.count.Load() + int64(res.Inserted)
 	if err := batch.Set(countKey, binary.BigEndian.AppendUint64(nil, uint64(newCount)), nil); err != nil {
@@ -269,7 +309,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	return res, nil
 }
 
-// Journey returns a page of a user's events, newest first. See cairn.EventStore.
+// Journey returns a page of a user's events, newest first, merged with
+// those of the anonymous ids merged into the user: a k-way merge of one
+// range scan per id (at most cairn.MaxMergedIDs of them besides the user).
+// A user without merged ids is the single range scan it always was. See
+// cairn.EventStore.
 func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.JourneyPage, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -277,8 +321,76 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 	if q.Limit <= 0 || q.Limit > cairn.MaxJourneyLimit {
 		return nil, cairn.Errorf(cairn.EINVALID, "limit must be between 1 and %d", cairn.MaxJourneyLimit)
 	}
-	prefix := userPrefix(nil, q.UserID)
-	lower := prefix
+	var merged []string
+	if !q.Unmerged {
+		var err error
+		if merged, err = s.mergedIDs(q.UserID, cairn.MaxMergedIDs); err != nil {
+			return nil, err
+		}
+	}
+	page := &cairn.JourneyPage{Events: []cairn.Event{}, MergedIDs: merged}
+	ids := append([]string{q.UserID}, merged...)
+	var heads mergeHeap
+	defer func() {
+		for _, h := range heads {
+			h.it.Close() //nolint:errcheck // each scan's result is checked with it.Error(); Close only releases it
+		}
+	}()
+	for _, id := range ids {
+		prefix := userPrefix(nil, id)
+		lower, upper, ok := journeyBounds(prefix, q)
+		if !ok {
+			continue
+		}
+		it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return nil, fmt.Errorf("journey iterator: %w", err)
+		}
+		h := &mergeHead{it: it, skip: len(prefix)}
+		if !it.First() {
+			err := it.Error()
+			it.Close() //nolint:errcheck // an empty scan; its result is it.Error(), checked here
+			if err != nil {
+				return nil, fmt.Errorf("journey scan: %w", err)
+			}
+			continue
+		}
+		heads = append(heads, h)
+	}
+	heap.Init(&heads)
+	for len(heads) > 0 {
+		if len(page.Events) == q.Limit {
+			last := &page.Events[len(page.Events)-1]
+			page.Next = &cairn.Cursor{OccurredAt: last.OccurredAt, EventID: last.EventID}
+			break
+		}
+		h := heads[0]
+		v, err := h.it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("journey read: %w", err)
+		}
+		var e cairn.Event
+		if _, err := e.DecodeBinary(v); err != nil {
+			return nil, fmt.Errorf("decode event at %q: %w", h.it.Key(), err)
+		}
+		page.Events = append(page.Events, e)
+		if h.it.Next() {
+			heap.Fix(&heads, 0)
+			continue
+		}
+		if err := h.it.Error(); err != nil {
+			return nil, fmt.Errorf("journey scan: %w", err)
+		}
+		heap.Pop(&heads)
+		h.it.Close() //nolint:errcheck // the scan's result was checked with it.Error() just above
+	}
+	return page, nil
+}
+
+// journeyBounds returns the key range of q's page within one id's events
+// (prefix is its userPrefix); ok is false when the range is empty.
+func journeyBounds(prefix []byte, q cairn.JourneyQuery) (lower, upper []byte, ok bool) {
+	lower = prefix
 	if !q.To.IsZero() {
 		lower = appendTimeKey(bytes.Clone(prefix), q.To.UnixMilli())
 	}
@@ -289,39 +401,35 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 			lower = after
 		}
 	}
-	upper := prefixEnd(prefix)
+	upper = prefixEnd(prefix)
 	if !q.From.IsZero() && q.From.UnixMilli() > 0 {
 		upper = appendTimeKey(bytes.Clone(prefix), q.From.UnixMilli()-1)
 	}
-	page := &cairn.JourneyPage{Events: []cairn.Event{}}
-	if bytes.Compare(lower, upper) >= 0 {
-		return page, nil
-	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return nil, fmt.Errorf("journey iterator: %w", err)
-	}
-	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases the finished scan
-	for ok := it.First(); ok; ok = it.Next() {
-		if len(page.Events) == q.Limit {
-			last := &page.Events[len(page.Events)-1]
-			page.Next = &cairn.Cursor{OccurredAt: last.OccurredAt, EventID: last.EventID}
-			break
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, fmt.Errorf("journey read: %w", err)
-		}
-		var e cairn.Event
-		if _, err := e.DecodeBinary(v); err != nil {
-			return nil, fmt.Errorf("decode event at %q: %w", it.Key(), err)
-		}
-		page.Events = append(page.Events, e)
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("journey scan: %w", err)
-	}
-	return page, nil
+	return lower, upper, bytes.Compare(lower, upper) < 0
+}
+
+// mergeHead is one id's scan in a merged journey. Its key without the
+// user prefix (time key, then descending eventId) orders events across ids
+// exactly as the journey does: eventIds are unique, so there are no ties.
+type mergeHead struct {
+	it   *pebble.Iterator
+	skip int // length of the user prefix
+}
+
+func (h *mergeHead) sortKey() []byte { return h.it.Key()[h.skip:] }
+
+// mergeHeap is a min-heap of scans by their current event's sort key.
+type mergeHeap []*mergeHead
+
+func (m mergeHeap) Len() int           { return len(m) }
+func (m mergeHeap) Less(i, j int) bool { return bytes.Compare(m[i].sortKey(), m[j].sortKey()) < 0 }
+func (m mergeHeap) Swap(i, j int)      { m[i], m[j] = m[j], m[i] }
+func (m *mergeHeap) Push(x any)        { *m = append(*m, x.(*mergeHead)) }
+func (m *mergeHeap) Pop() any {
+	old := *m
+	h := old[len(old)-1]
+	*m = old[:len(old)-1]
+	return h
 }
 
 // CountEvents returns the number of stored events.

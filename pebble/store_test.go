@@ -19,6 +19,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestTrackedUsersConformance(t *testing.T) {
+	storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
+		s, err := pebble.Open(t.TempDir(), pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestReopenKeepsEventsAndCount(t *testing.T) {
 	dir := t.TempDir()
 	s, err := pebble.Open(dir, pebble.Options{})
@@ -62,5 +72,40 @@ func closeStore(tb testing.TB, s *pebble.Store) {
 	tb.Helper()
 	if err := s.Close(); err != nil {
 		tb.Errorf("close store: %v", err)
+	}
+}
+
+// TestReopenKeepsIdentity: links and tracked users are written with the
+// events, so they survive a reopen (DeferSync, then Sync, as Cairn runs).
+func TestReopenKeepsIdentity(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pebble.Open(dir, pebble.Options{DeferSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	link := storetest.NewEvent("i-1", "user", at)
+	link.Type, link.AnonymousID = cairn.IdentifyType, "anon"
+	if _, err := s.InsertEvents(t.Context(), []cairn.Event{link, storetest.NewEvent("i-2", "anon", at.Add(-time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	page, err := s.Journey(t.Context(), cairn.JourneyQuery{UserID: "user", Limit: 10})
+	if err != nil || len(page.Events) != 2 || len(page.MergedIDs) != 1 || page.Events[0].AnonymousID != "anon" {
+		t.Fatalf("journey after reopen: %+v, %v", page, err)
+	}
+	u, err := s.TrackedUser(t.Context(), "user")
+	if err != nil || u.EventCount != 1 || len(u.AnonymousIDs) != 1 {
+		t.Fatalf("tracked user after reopen: %+v, %v", u, err)
 	}
 }

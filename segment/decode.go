@@ -419,6 +419,14 @@ func (d *decoder) message(index int, raw []byte, fields []field, call string) {
 	if typ != CallTrack {
 		m.Event.Type = reservedTypes[typ]
 	}
+	// The anonymous id this event ties to its user (see cairn.Event): the
+	// previousId of an alias, else the anonymousId sent with a userId.
+	switch {
+	case typ == CallAlias:
+		m.Event.AnonymousID = m.PreviousID
+	case m.UserID != "" && m.AnonymousID != m.UserID:
+		m.Event.AnonymousID = m.AnonymousID
+	}
 	if t := lookup(fields, "traits"); t != nil && t[0] == '{' {
 		m.Traits = t
 	}

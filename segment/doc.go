@@ -73,6 +73,7 @@
 // Personas/Profiles, replays, the Object API, and the "context.traits"
 // semantics of identify beyond keeping them in the payload. Every call
 // is stored as an event; identity stitching (identify/alias linking
-// anonymous ids to users) is done by the caller from Message's
-// AnonymousID, PreviousID and Traits.
+// anonymous ids to users, identify traits) is done by the stores from the
+// event's AnonymousID and its $identify payload's traits (see the root
+// package's identity.go).
 package segment

@@ -208,6 +208,35 @@ func RunEventStore(t *testing.T, open func(t *testing.T) cairn.EventStore) {
 			t.Errorf("export all: got %v", got)
 		}
 	})
+	t.Run("SourceAndAnonymousID", func(t *testing.T) {
+		s := newStore(t)
+		with := NewEvent("si-1", "u", base)
+		with.SourceID, with.AnonymousID = "src_0123456789abcdef", "anon-\u00e9"
+		onlySource := NewEvent("si-2", "u", base.Add(time.Second))
+		onlySource.SourceID = "src_1"
+		plain := NewEvent("si-3", "u", base.Add(2*time.Second))
+		mustInsert(t, s, []cairn.Event{with, onlySource, plain})
+		page := mustJourney(t, s, cairn.JourneyQuery{UserID: "u", Limit: 10})
+		if len(page.Events) != 3 {
+			t.Fatalf("journey has %d events, want 3", len(page.Events))
+		}
+		for i, want := range []cairn.Event{plain, onlySource, with} {
+			got := page.Events[i]
+			assertSameEvent(t, got, want)
+			if got.SourceID != want.SourceID || got.AnonymousID != want.AnonymousID {
+				t.Errorf("event %s: sourceId %q anonymousId %q, want %q %q", want.EventID, got.SourceID, got.AnonymousID, want.SourceID, want.AnonymousID)
+			}
+		}
+		var exported []cairn.Event
+		if err := s.ExportEvents(t.Context(), "u", func(e *cairn.Event) error { exported = append(exported, *e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range exported {
+			if e.EventID == "si-1" && (e.SourceID != with.SourceID || e.AnonymousID != with.AnonymousID) {
+				t.Errorf("exported %+v", e)
+			}
+		}
+	})
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -373,6 +374,19 @@ func (b *browser) read(r io.Reader) {
 // send runs one DevTools command (in a page session when session != "").
 func (b *browser) send(session, method string, params any, result any) {
 	b.t.Helper()
+	if err := b.trySend(session, method, params, result); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// cdpError is an error answered by the browser to a DevTools command.
+type cdpError struct{ method, message string }
+
+func (e *cdpError) Error() string { return "cdp " + e.method + ": " + e.message }
+
+// trySend is send returning the failure instead of failing the test: a
+// *cdpError for an error the browser answered.
+func (b *browser) trySend(session, method string, params any, result any) error {
 	b.mu.Lock()
 	b.nextID++
 	id := b.nextID
@@ -385,20 +399,21 @@ func (b *browser) send(session, method string, params any, result any) {
 	}
 	enc, _ := json.Marshal(msg)
 	if _, err := b.w.Write(append(enc, 0)); err != nil {
-		b.t.Fatalf("cdp %s: %v", method, err)
+		return fmt.Errorf("cdp %s: %w", method, err)
 	}
 	select {
 	case r := <-ch:
 		if r.Error != nil {
-			b.t.Fatalf("cdp %s: %s", method, r.Error.Message)
+			return &cdpError{method: method, message: r.Error.Message}
 		}
 		if result != nil {
 			if err := json.Unmarshal(r.Result, result); err != nil {
-				b.t.Fatalf("cdp %s: %v", method, err)
+				return fmt.Errorf("cdp %s: %w", method, err)
 			}
 		}
+		return nil
 	case <-time.After(60 * time.Second):
-		b.t.Fatalf("cdp %s: no reply within 60s", method)
+		return fmt.Errorf("cdp %s: no reply within 60s", method)
 	}
 }
 
@@ -448,12 +463,25 @@ func (p *tab) evalInto(v any, expr string) {
 
 func (p *tab) eval(expr string) { p.evalInto(nil, expr) }
 
-// waitFor polls a JavaScript condition until it holds (30 s at most).
+// waitFor polls a JavaScript condition until it holds (30 s at most). While
+// the page navigates (a form submit, a redirect) the browser answers that
+// the page's context is gone; that counts as "not yet".
 func (p *tab) waitFor(cond string) {
 	p.b.t.Helper()
 	waitFor(p.b.t, 30*time.Second, cond, func() bool {
-		var ok bool
-		p.evalInto(&ok, "(() => { try { return !!("+cond+") } catch (e) { return false } })()")
-		return ok
+		var res struct {
+			Result struct {
+				Value bool `json:"value"`
+			} `json:"result"`
+		}
+		err := p.b.trySend(p.session, "Runtime.evaluate", map[string]any{
+			"expression": "(() => { try { return !!(" + cond + ") } catch (e) { return false } })()", "returnByValue": true}, &res)
+		var ce *cdpError
+		if errors.As(err, &ce) {
+			return false // navigating: no context to evaluate in yet
+		} else if err != nil {
+			p.b.t.Fatal(err)
+		}
+		return res.Result.Value
 	})
 }
