@@ -21,6 +21,7 @@ var statusByCode = map[string]int{
 	cairn.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	cairn.EINTERNAL:      http.StatusInternalServerError,
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
+	codeNotImplemented:   http.StatusNotImplemented,
 }
 
 // codeMethodNotAllowed is an HTTP-only error code.

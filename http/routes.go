@@ -24,6 +24,9 @@ func (s *Server) registerRoutes() {
 	if s.Auth != nil && s.Users != nil {
 		s.handle("GET /users", noStore(s.requireSession(s.handleUsers)))
 	}
+	// Data lifecycle (export.go, backup.go): admin-only online export and backup.
+	s.handle("GET /api/export", noStore(s.requireSession(s.handleExport)))
+	s.handle("POST /api/backup", noStore(s.requireSession(s.handleBackup)))
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

@@ -55,6 +55,9 @@ type Server struct {
 	// AccessLog writes one info-level line per request (method, route
 	// pattern, status, response bytes, duration, request id) to Logger.
 	AccessLog bool
+	// Backup takes the online backups of POST /api/backup (admins only);
+	// nil (MongoDB) answers 501, pointing at mongodump.
+	Backup cairn.Backuper
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Now returns the current time (time.Now if nil).
