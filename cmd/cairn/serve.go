@@ -108,6 +108,7 @@ func (m *Main) Open(ctx context.Context) error {
 		AccessLog:      cfg.AccessLog,
 		OnRejected:     m.obs.OnRejected,
 		Metrics:        m.obs.Handler,
+		Backup:         newBackuper(cfg.DataDir, m.store, m.spool),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
