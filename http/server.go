@@ -1,5 +1,6 @@
 // Package http is Cairn's HTTP API: event ingest, journeys, health, stats,
-// the current session, the admin's user listing, and the mounting points for
+// the current session, the admin's user listing, the admin's online export
+// (NDJSON) and backup (a cairn.Backuper's tar), and the mounting points for
 // the account protocol (package betterauth), metrics and API docs. Routing
 // uses the standard library's ServeMux; every route is listed in routes.go,
 // and every error of a Cairn route is written through the one code → status
