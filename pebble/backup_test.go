@@ -54,3 +54,14 @@ func TestCheckpoint(t *testing.T) {
 		t.Errorf("the checkpoint exports %d events starting %v, want 50 from c-49", len(ids), ids[:min(1, len(ids))])
 	}
 }
+
+func TestCheckpointClosedStore(t *testing.T) {
+	s, err := pebble.Open(t.TempDir(), pebble.Options{DeferSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+	if err := s.Checkpoint(t.Context(), filepath.Join(t.TempDir(), "copy")); cairn.ErrorCode(err) != cairn.EUNAVAILABLE {
+		t.Errorf("Checkpoint after Close = %v, want EUNAVAILABLE", err)
+	}
+}
