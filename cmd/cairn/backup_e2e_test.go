@@ -127,6 +127,10 @@ func TestE2EBackupWhileIngestingAndRestore(t *testing.T) {
 			t.Errorf("the backup has no %s", f)
 		}
 	}
+	// Restore refuses to touch the data of a running server, even with --force.
+	if code, output := runCairn(t, "", nil, "restore", "--from", out, "--data-dir", p.DataDir, "--force"); code == 0 || !strings.Contains(output, "stop the server first") {
+		t.Errorf("restore into a running server's data dir: exit %d: %s", code, output)
+	}
 	p.Stop()
 
 	// A backup directory that is not empty is refused.
@@ -391,5 +395,40 @@ func TestE2EBackupMongoIs501(t *testing.T) {
 	p.waitDrained()
 	if status, _, b := p.do("GET", "/api/export?user=mu", nil, "Authorization", "Bearer "+token); status != http.StatusOK || !bytes.Contains(b, []byte(`"eventId":"m1"`)) {
 		t.Errorf("export with MongoDB: %d %s", status, b)
+	}
+}
+
+// TestBackupRestoreCLI checks the flags and refusals of backup and restore
+// that need no server.
+func TestBackupRestoreCLI(t *testing.T) {
+	notBackup := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		stderr   string
+		notInErr string
+	}{
+		{"BackupHelp", []string{"backup", "-h"}, 0, "-out", "-flush-size"},
+		{"BackupNoOut", []string{"backup", "--token", "t"}, 2, "--out DIR is required", ""},
+		{"BackupNoCredentials", []string{"backup", "--out", "x"}, 2, "--token or CAIRN_TOKEN", ""},
+		{"BackupStrayArg", []string{"backup", "--out", "x", "now"}, 2, `unexpected argument "now"`, ""},
+		{"RestoreHelp", []string{"restore", "-h"}, 0, "-from", "-flush-size"},
+		{"RestoreNoFrom", []string{"restore"}, 2, "--from DIR is required", ""},
+		{"RestoreNotABackup", []string{"restore", "--from", notBackup, "--data-dir", t.TempDir()}, 1, "not a complete cairn backup", ""},
+		{"RestoreMongo", []string{"restore", "--from", notBackup, "--mongodb-uri", "mongodb://127.0.0.1:1/x"}, 2, "mongorestore", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(t.TempDir()) // no stray .env, no ./data
+			t.Setenv("CAIRN_TOKEN", "")
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("exit %d, want %d; stderr %q, want %q", code, tc.code, stderr.String(), tc.stderr)
+			}
+			if tc.notInErr != "" && strings.Contains(stderr.String(), tc.notInErr) {
+				t.Errorf("stderr lists %q", tc.notInErr)
+			}
+		})
 	}
 }
