@@ -22,6 +22,7 @@ var statusByCode = map[string]int{
 	cairn.EINTERNAL:      http.StatusInternalServerError,
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
 	codeRateLimited:      http.StatusTooManyRequests,
+	codeNotImplemented:   http.StatusNotImplemented,
 }
 
 // HTTP-only error codes.

@@ -48,6 +48,9 @@ func (s *Server) registerRoutes() {
 			s.handle(pattern, s.withPrincipal(routes[pattern]))
 		}
 	}
+	// Data lifecycle (export.go, backup.go): admin-only online export and backup.
+	s.handle("GET /api/export", noStore(s.requireSession(s.handleExport)))
+	s.handle("POST /api/backup", noStore(s.requireSession(s.handleBackup)))
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

@@ -2,7 +2,8 @@
 // tracking API (/v1/*, decoded by package segment, authenticated by source
 // write keys, rate-limited per source), the sources admin API, journeys
 // (with derived sessions), health, stats, the current session, the admin's
-// user listing, and the mounting points for the account protocol (package
+// user listing, the admin's online export (NDJSON) and backup (a
+// cairn.Backuper's tar), and the mounting points for the account protocol (package
 // betterauth), metrics and API docs. Routing
 // uses the standard library's ServeMux; every route is listed in routes.go,
 // and every error of a Cairn route is written through the one code → status
@@ -76,6 +77,9 @@ type Server struct {
 	// sessionId start a new derived session in journeys
 	// (cairn.DefaultSessionGap if 0).
 	SessionGap time.Duration
+	// Backup takes the online backups of POST /api/backup (admins only);
+	// nil (MongoDB) answers 501, pointing at mongodump.
+	Backup cairn.Backuper
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// OnAccepted, if set, is called with a request's events right after

@@ -61,6 +61,9 @@
 // store writes whose events are still in the spool and are replayed.
 // Without DeferSync every batch is committed with pebble.Sync.
 //
+// Checkpoint (backup.go) writes a consistent copy of the open store to a new
+// directory, for online backups (`cairn backup`); the copy opens with Open.
+//
 // To look inside without Go, use `cairn export` (JSON lines).
 package pebble
 

@@ -79,4 +79,17 @@
 // spool is replayed from its oldest record, which is safe because stores
 // ignore events they already have. Temporary files (*.tmp) are removed by
 // Open.
+//
+// # Backup
+//
+// Backup hands out a consistent copy of the running spool, file by file, for
+// an online backup: the committed position first (as a checkpoint file),
+// then every segment from the one holding it to the active one, oldest
+// first, the active one only up to its last synced record. The committed
+// position, the synced end and the open segment files are taken together
+// under the spool's lock, so a Commit that deletes segments meanwhile cannot
+// take them away, and appends go on while the copy is read. A directory made
+// of the copied files opens with Open and replays every record synced before
+// the backup and not yet committed. (Cairn copies the spool before the store:
+// see cmd/cairn/backup.go for why that order makes the pair consistent.)
 package wal

@@ -2,7 +2,9 @@
 // companion tools.
 //
 //	cairn serve      run the server (embedded store, or MongoDB with MONGODB_URI)
-//	cairn export     print stored events as JSON lines
+//	cairn export     print stored events as JSON lines (server stopped; online: GET /api/export)
+//	cairn backup     fetch an online backup from a running server into a directory
+//	cairn restore    put a backup in place as a stopped server's data
 //	cairn users      manage accounts
 //	cairn sources    manage sources (write keys) for the tracking API
 //	cairn loadgen    generate load against a Cairn server
@@ -32,6 +34,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the Cairn server", runServe},
 		{"export", "print stored events as JSON lines (--user U for one user)", runExport},
+		{"backup", "fetch an online backup of a running server (backup --url URL --out DIR)", runBackup},
+		{"restore", "restore a backup into a stopped server's data dir (restore --from DIR)", runRestore},
 		{"users", "manage accounts (users create --email … --name … [--admin])", runUsers},
 		{"sources", "manage sources and write keys (sources create --name …, list, disable ID)", runSources},
 		{"loadgen", "generate load against a Cairn server", runLoadgen},

@@ -124,6 +124,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Live:            hub,
 		Console:         con,
 		TrackedUsers:    trackedUsersOf(m.store),
+		Backup:          newBackuper(cfg.DataDir, m.store, m.spool),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
