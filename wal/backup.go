@@ -37,7 +37,7 @@ func (w *WAL) Backup(fn BackupFunc) error {
 	var parts []part
 	defer func() {
 		for _, p := range parts {
-			p.f.Close()
+			p.f.Close() //nolint:errcheck // segment files opened read-only for the copy
 		}
 	}()
 	w.mu.Lock()

@@ -43,11 +43,11 @@ func backupTo(t *testing.T, w *wal.WAL, dir string) []string {
 func readFrom(t *testing.T, w *wal.WAL) []string {
 	t.Helper()
 	r := w.NewReader(w.Committed())
-	defer r.Close()
+	defer mustClose(t, r)
 	var out []string
 	for {
 		b, _, err := r.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out
 		}
 		if err != nil {
@@ -68,7 +68,7 @@ func TestBackup(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := openWAL(t, t.TempDir(), 1024)
-			defer w.Close()
+			defer mustClose(t, w)
 			want := appendN(t, w, 0, 100)
 			if tc.committed > 0 {
 				r := w.NewReader(wal.Position{})
@@ -80,7 +80,7 @@ func TestBackup(t *testing.T) {
 					}
 					pos = p
 				}
-				r.Close()
+				mustClose(t, r)
 				if err := w.Commit(pos); err != nil {
 					t.Fatal(err)
 				}
@@ -94,7 +94,7 @@ func TestBackup(t *testing.T) {
 				t.Errorf("segments %v not oldest first", names[1:])
 			}
 			c := openWAL(t, out, 1024)
-			defer c.Close()
+			defer mustClose(t, c)
 			if got := readFrom(t, c); !slices.Equal(got, want[tc.committed:]) {
 				t.Errorf("the copy replays %d records, want %d (records %d..99)", len(got), len(want)-tc.committed, tc.committed)
 			}
@@ -110,7 +110,7 @@ func TestBackup(t *testing.T) {
 // and only whole records.
 func TestBackupWhileAppending(t *testing.T) {
 	w := openWAL(t, t.TempDir(), 4096)
-	defer w.Close()
+	defer mustClose(t, w)
 	before := appendN(t, w, 0, 200)
 
 	var stop atomic.Bool
@@ -119,7 +119,7 @@ func TestBackupWhileAppending(t *testing.T) {
 	go func() { // appends and commits behind the backup's back
 		defer wg.Done()
 		r := w.NewReader(wal.Position{})
-		defer r.Close()
+		defer mustClose(t, r)
 		read := 0
 		for i := 200; !stop.Load() && i < 5000; i++ {
 			if _, err := w.Append(context.Background(), rec(i)); err != nil {
@@ -148,7 +148,7 @@ func TestBackupWhileAppending(t *testing.T) {
 	wg.Wait()
 
 	c := openWAL(t, out, 4096)
-	defer c.Close()
+	defer mustClose(t, c)
 	got := readFrom(t, c)
 	// got must be a run of consecutive records starting at or before
 	// record 150 and reaching at least record 199.
@@ -168,7 +168,7 @@ func TestBackupWhileAppending(t *testing.T) {
 
 func TestBackupClosed(t *testing.T) {
 	w := openWAL(t, t.TempDir(), 1024)
-	w.Close()
+	mustClose(t, w)
 	if err := w.Backup(func(string, int64, io.Reader) error { return nil }); !errors.Is(err, wal.ErrClosed) {
 		t.Errorf("Backup after Close: %v, want ErrClosed", err)
 	}

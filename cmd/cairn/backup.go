@@ -115,7 +115,7 @@ func (b *onlineBackup) Backup(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best-effort cleanup of the scratch dir
 
 	tw := tar.NewWriter(w)
 	now := time.Now().UTC()
@@ -192,7 +192,7 @@ func addFile(add func(name string, size, mode int64, r io.Reader) error, name, p
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only; read errors are returned by add
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func runBackup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if *token, err = signIn(ctx, client, baseURL, *email, password); err != nil {
 			return err
 		}
-		defer signOut(client, baseURL, *token)
+		defer signOut(context.WithoutCancel(ctx), client, baseURL, *token)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/backup", nil)
 	if err != nil {
@@ -264,7 +264,7 @@ func runBackup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // response body: read errors are reported by the reads
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("backup refused: %s", responseError(resp))
 	}
@@ -305,7 +305,7 @@ func unpackBackup(r io.Reader, dir string) (*backupManifest, int, error) {
 	done := false
 	defer func() {
 		if !done {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // best-effort cleanup of a partial backup
 		}
 	}()
 	var m *backupManifest
@@ -400,7 +400,7 @@ func syncDirPath(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer d.Close() //nolint:errcheck // a directory handle opened for Sync, whose error is returned
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
@@ -423,22 +423,24 @@ func signIn(ctx context.Context, client *http.Client, baseURL, email, password s
 	if err != nil {
 		return "", fmt.Errorf("sign in: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // response body: read errors are reported by the reads
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("sign in: %s", responseError(resp))
 	}
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || out.Token == "" {
-		return "", fmt.Errorf("sign in: no session token in the answer (%v)", err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return "", fmt.Errorf("sign in: no session token in the answer: %w", err)
+	} else if out.Token == "" {
+		return "", errors.New("sign in: no session token in the answer")
 	}
 	return out.Token, nil
 }
 
 // signOut ends the session signIn started (best effort).
-func signOut(client *http.Client, baseURL, token string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func signOut(ctx context.Context, client *http.Client, baseURL, token string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/auth/sign-out", strings.NewReader("{}"))
 	if err != nil {
@@ -447,7 +449,7 @@ func signOut(client *http.Client, baseURL, token string) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := client.Do(req); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close() // best effort: the session expires anyway
 	}
 }
 

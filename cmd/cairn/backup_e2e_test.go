@@ -72,8 +72,8 @@ func startIngest(url string, users int) *ingester {
 				in.fails.Add(1)
 				continue
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body) // load loop: only the status matters
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusAccepted {
 				in.fails.Add(1)
 				continue
@@ -288,7 +288,7 @@ func TestE2EExportWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // response body: read errors are reported by the reads
 	if resp.Header.Get("Content-Encoding") != "gzip" {
 		t.Fatalf("Content-Encoding %q, want gzip", resp.Header.Get("Content-Encoding"))
 	}
@@ -340,16 +340,24 @@ func TestE2EBackupWithEmailSignIn(t *testing.T) {
 func TestUnpackBackupRefusesIncomplete(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range []string{"spool/checkpoint", "store/MANIFEST-000001"} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: 3, Mode: 0o644})
-		tw.Write([]byte("abc"))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	tw.Flush()
+	for _, name := range []string{"spool/checkpoint", "store/MANIFEST-000001"} {
+		must(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: 3, Mode: 0o644}))
+		_, err := tw.Write([]byte("abc"))
+		must(err)
+	}
+	must(tw.Flush())
 	cut := buf.Len()
 	m, _ := json.Marshal(backupManifest{Format: backupFormat, Files: 2})
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: backupManifestName, Size: int64(len(m)), Mode: 0o644})
-	tw.Write(m)
-	tw.Close()
+	must(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: backupManifestName, Size: int64(len(m)), Mode: 0o644}))
+	_, err := tw.Write(m)
+	must(err)
+	must(tw.Close())
 
 	for _, tc := range []struct {
 		name string

@@ -49,7 +49,7 @@ func runRestore(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("%w (stop the server first: restore replaces its data)", err)
 	}
-	defer lock.Close()
+	defer lock.Close() //nolint:errcheck // releasing the lock; the process exits next
 	entries, err := os.ReadDir(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("read data dir: %w", err)
@@ -69,7 +69,7 @@ func runRestore(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best-effort cleanup of the scratch dir
 	for _, name := range restoredEntries {
 		if err := copyTree(filepath.Join(from, name), filepath.Join(tmp, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("restore %s: %w", name, err)
@@ -103,8 +103,10 @@ func readBackupManifest(dir string) (*backupManifest, error) {
 		return nil, fmt.Errorf("%s is not a complete cairn backup (no %s): %w", dir, backupManifestName, err)
 	}
 	var m backupManifest
-	if err := json.Unmarshal(b, &m); err != nil || m.Format != backupFormat {
-		return nil, fmt.Errorf("%s: unsupported backup (format %d, %v)", filepath.Join(dir, backupManifestName), m.Format, err)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: unsupported backup: %w", filepath.Join(dir, backupManifestName), err)
+	} else if m.Format != backupFormat {
+		return nil, fmt.Errorf("%s: unsupported backup (format %d)", filepath.Join(dir, backupManifestName), m.Format)
 	}
 	return &m, nil
 }
@@ -135,7 +137,7 @@ func copyTree(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // opened read-only; read errors are returned by writeFileSynced
 		return writeFileSynced(target, f, info.Mode().Perm())
 	})
 }
