@@ -1,0 +1,86 @@
+// Sends Segment calls to Cairn with the real @segment/analytics-node SDK and
+// reports, as JSON lines on stdout, what it sent: every HTTP request and
+// response the SDK made (retries included), every call's delivery result,
+// and at the end the messages (with their SDK-generated messageIds).
+//
+// Usage: node node-client.mjs PLAN_JSON
+//   CAIRN_URL        Cairn's base URL (http://127.0.0.1:PORT)
+//   CAIRN_WRITE_KEY  the source's write key
+//   PLAN_JSON        {"flushAt": n, "maxRetries": n, "calls": [{"method": "track", "arg": {...}}, ...]}
+//                    method is track, identify, page, screen, group or alias; arg is
+//                    what the SDK method takes (userId/anonymousId, event, properties, ...).
+//
+// Lines: {"kind":"request","attempt":n,"retryCount":"…","messageIds":[…],"sentAt":"…"}
+//        {"kind":"response","status":n,"retryAfter":"…"}
+//        {"kind":"delivered","index":i,"messageId":"…","error":"…"|null}
+//        {"kind":"done","messages":[{"index","type","messageId","userId","anonymousId","event","timestamp","calledAt"}]}
+// Run by cmd/cairn's TestE2ESegmentNode.
+import { Analytics } from '@segment/analytics-node'
+
+const plan = JSON.parse(process.argv[2] ?? '{}')
+const host = process.env.CAIRN_URL
+const writeKey = process.env.CAIRN_WRITE_KEY
+if (!host || !writeKey || !Array.isArray(plan.calls)) {
+  console.error('usage: CAIRN_URL=… CAIRN_WRITE_KEY=… node node-client.mjs \'{"calls":[…]}\'')
+  process.exit(2)
+}
+
+const out = (v) => process.stdout.write(JSON.stringify(v) + '\n')
+
+const analytics = new Analytics({
+  writeKey,
+  host,
+  flushAt: plan.flushAt ?? plan.calls.length,
+  flushInterval: plan.flushInterval ?? 500,
+  maxRetries: plan.maxRetries ?? 10,
+  httpRequestTimeout: 20000,
+})
+
+let attempt = 0
+analytics.on('http_request', (req) => {
+  const body = JSON.parse(req.body)
+  attempt++
+  out({
+    kind: 'request',
+    attempt,
+    url: req.url,
+    retryCount: req.headers['X-Retry-Count'] ?? null,
+    messageIds: body.batch.map((m) => m.messageId),
+    sentAt: body.sentAt,
+  })
+})
+analytics.on('http_response', (res) => {
+  out({ kind: 'response', status: res.status, retryAfter: res.headers['retry-after'] ?? null })
+})
+analytics.on('error', (err) => {
+  out({ kind: 'error', error: String(err?.reason ?? err?.message ?? err) })
+})
+
+const messages = []
+const deliveries = plan.calls.map(
+  (call, index) =>
+    new Promise((resolve) => {
+      const calledAt = new Date().toISOString()
+      const fn = analytics[call.method]
+      if (typeof fn !== 'function') throw new Error(`unknown method ${call.method}`)
+      fn.call(analytics, call.arg, (err, ctx) => {
+        const e = ctx?.event ?? {}
+        messages[index] = {
+          index,
+          type: e.type,
+          messageId: e.messageId,
+          userId: e.userId ?? null,
+          anonymousId: e.anonymousId ?? null,
+          event: e.event ?? null,
+          timestamp: e.timestamp instanceof Date ? e.timestamp.toISOString() : (e.timestamp ?? null),
+          calledAt,
+        }
+        out({ kind: 'delivered', index, messageId: e.messageId, error: err ? String(err.reason ?? err.message ?? err) : null })
+        resolve()
+      })
+    }),
+)
+
+await Promise.all(deliveries)
+await analytics.closeAndFlush({ timeout: 30000 })
+out({ kind: 'done', messages })
