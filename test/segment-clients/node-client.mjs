@@ -10,8 +10,8 @@
 //                    method is track, identify, page, screen, group or alias; arg is
 //                    what the SDK method takes (userId/anonymousId, event, properties, ...).
 //
-// Lines: {"kind":"request","attempt":n,"retryCount":"…","messageIds":[…],"sentAt":"…"}
-//        {"kind":"response","status":n,"retryAfter":"…"}
+// Lines: {"kind":"request","at":"…","attempt":n,"retryCount":"…","messageIds":[…],"sentAt":"…"}
+//        {"kind":"response","at":"…","status":n,"retryAfter":"…"}
 //        {"kind":"delivered","index":i,"messageId":"…","error":"…"|null}
 //        {"kind":"done","messages":[{"index","type","messageId","userId","anonymousId","event","timestamp","calledAt"}]}
 // Run by cmd/cairn's TestE2ESegmentNode.
@@ -42,6 +42,7 @@ analytics.on('http_request', (req) => {
   attempt++
   out({
     kind: 'request',
+    at: new Date().toISOString(),
     attempt,
     url: req.url,
     retryCount: req.headers['X-Retry-Count'] ?? null,
@@ -50,7 +51,7 @@ analytics.on('http_request', (req) => {
   })
 })
 analytics.on('http_response', (res) => {
-  out({ kind: 'response', status: res.status, retryAfter: res.headers['retry-after'] ?? null })
+  out({ kind: 'response', at: new Date().toISOString(), status: res.status, retryAfter: res.headers['retry-after'] ?? null })
 })
 analytics.on('error', (err) => {
   out({ kind: 'error', error: String(err?.reason ?? err?.message ?? err) })

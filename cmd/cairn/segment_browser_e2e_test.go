@@ -1,0 +1,206 @@
+package main
+
+// @segment/analytics-next 1.84.3 in headless Chromium against a real Cairn:
+// test/segment-clients/browser.html, served by the test from another origin
+// (another 127.0.0.1 port), loads the SDK's UMD build from node_modules with
+// inline cdnSettings (no CDN) and sends track/identify/page/group calls.
+// Since analytics-next sends Authorization (Basic write key), every call is
+// preflighted: the test watches the DevTools Network events to prove each
+// tracking URL was preflighted and answered.
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// browserCall is one call of the page's plan: an analytics-next method and
+// its arguments.
+type browserCall struct {
+	Method string `json:"method"`
+	Args   []any  `json:"args"`
+}
+
+// browserCalls: page and track while anonymous, identify, then track, page
+// and group as the identified user.
+func browserCalls(ids testIDs) []browserCall {
+	return []browserCall{
+		{"page", []any{"Docs", "Getting Started", map[string]any{"variant": "B"}}},
+		{"track", []any{"Viewed Pricing", map[string]any{"plan": "pro"}}},
+		{"identify", []any{ids.User, map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"}}},
+		{"track", []any{"Order Completed", map[string]any{"orderId": "o-1001", "revenue": 42.5}}},
+		{"page", []any{"Shop", "Checkout"}},
+		{"group", []any{ids.Group, map[string]any{"name": "Analytical Engines"}}},
+	}
+}
+
+// netLog records the browser's requests to Cairn from DevTools Network
+// events.
+type netLog struct {
+	mu        sync.Mutex
+	cairn     string              // Cairn's origin: only its requests are kept
+	preflight map[string]int      // URL → preflights
+	posts     map[string]int      // URL → POSTs
+	statuses  map[int]int         // status → responses to POSTs
+	types     map[string]string   // requestId → "Preflight" or the method
+	failed    map[string][]string // "Preflight" or "POST" → loading errors
+}
+
+func newNetLog(cairnURL string) *netLog {
+	return &netLog{cairn: cairnURL, preflight: map[string]int{}, posts: map[string]int{}, statuses: map[int]int{},
+		types: map[string]string{}, failed: map[string][]string{}}
+}
+
+func (n *netLog) event(method string, params json.RawMessage) {
+	var ev struct {
+		RequestID string `json:"requestId"`
+		Type      string `json:"type"`
+		Request   struct {
+			URL    string `json:"url"`
+			Method string `json:"method"`
+		} `json:"request"`
+		Response struct {
+			URL    string `json:"url"`
+			Status int    `json:"status"`
+		} `json:"response"`
+		ErrorText string `json:"errorText"`
+	}
+	if json.Unmarshal(params, &ev) != nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch method {
+	case "Network.requestWillBeSent":
+		if !strings.HasPrefix(ev.Request.URL, n.cairn) {
+			return
+		}
+		switch {
+		case ev.Type == "Preflight" || ev.Request.Method == http.MethodOptions:
+			n.preflight[ev.Request.URL]++
+			n.types[ev.RequestID] = "Preflight"
+		case ev.Request.Method == http.MethodPost:
+			n.posts[ev.Request.URL]++
+			n.types[ev.RequestID] = http.MethodPost
+		}
+	case "Network.responseReceived":
+		if n.types[ev.RequestID] == http.MethodPost && ev.Type != "Preflight" {
+			n.statuses[ev.Response.Status]++
+		}
+	case "Network.loadingFailed":
+		if t, ok := n.types[ev.RequestID]; ok {
+			n.failed[t] = append(n.failed[t], ev.ErrorText)
+		}
+	}
+}
+
+// runBrowserPlan opens the page (served from its own origin) in a fresh
+// headless Chromium, runs the plan against p and returns the messages
+// analytics-next reports and what the network log saw.
+func runBrowserPlan(t *testing.T, bin, dir string, p *proc, writeKey string, calls []browserCall, batching bool) ([]sdkMessage, *netLog) {
+	t.Helper()
+	pages := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(pages.Close)
+	if pages.URL == p.URL {
+		t.Fatal("the page must come from another origin than Cairn")
+	}
+	cairn, err := url.Parse(p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	netlog := newNetLog(p.URL + "/v1/")
+	b := startBrowser(t, bin)
+	b.mu.Lock()
+	b.onEvent = netlog.event
+	b.mu.Unlock()
+	page := b.open("about:blank")
+	page.b.send(page.session, "Network.enable", map[string]any{}, nil)
+	page.b.send(page.session, "Page.navigate", map[string]any{"url": pages.URL + "/browser.html"}, nil)
+	page.waitFor(`window.cairnPageReady && window.AnalyticsNext`)
+	plan, err := json.Marshal(map[string]any{"apiHost": cairn.Host + "/v1", "writeKey": writeKey, "calls": calls, "batching": batching})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		AnonymousID string       `json:"anonymousId"`
+		Messages    []sdkMessage `json:"messages"`
+	}
+	page.evalInto(&res, "runPlan("+string(plan)+")")
+	if len(res.Messages) != len(calls) || res.AnonymousID == "" {
+		t.Fatalf("the page reports %d messages (anonymousId %q), want %d", len(res.Messages), res.AnonymousID, len(calls))
+	}
+	return res.Messages, netlog
+}
+
+func TestE2ESegmentBrowser(t *testing.T) {
+	dir := segmentClientsDir(t)
+	bin := chromiumPath(t)
+	tb := newSDKTable(t, "@segment/analytics-next 1.84.3 (headless Chromium, cross-origin)")
+
+	for _, tc := range []struct {
+		name     string
+		batching bool
+		paths    []string // the tracking routes the SDK must have used
+	}{
+		{"standard", false, []string{"/v1/p", "/v1/t", "/v1/i", "/v1/g"}},
+		{"batching", true, []string{"/v1/b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
+			p.login()
+			src := p.createSource("web-"+tc.name, 0, 0)
+			ids := newTestIDs("web")
+			from := time.Now()
+			msgs, netlog := runBrowserPlan(t, bin, dir, p, src.WriteKey, browserCalls(ids), tc.batching)
+			// Delivery of the last batch may end after the calls resolve:
+			// wait until every POST was answered.
+			waitFor(t, 30*time.Second, "the browser's tracking requests to be answered", func() bool {
+				netlog.mu.Lock()
+				defer netlog.mu.Unlock()
+				posts, answered := 0, 0
+				for _, n := range netlog.posts {
+					posts += n
+				}
+				for _, n := range netlog.statuses {
+					answered += n
+				}
+				return posts > 0 && answered >= posts
+			})
+			to := time.Now()
+			for _, m := range msgs {
+				if m.AnonymousID == "" {
+					t.Errorf("message %d (%s) has no anonymousId", m.Index, m.Type)
+				}
+			}
+			stored, dups := checkStored(t, p, src, msgs, from, to)
+
+			netlog.mu.Lock()
+			defer netlog.mu.Unlock()
+			row := sdkRow{Case: tc.name, Sent: len(msgs), Stored: stored, Duplicates: dups, Statuses: netlog.statuses}
+			for u, n := range netlog.posts {
+				row.Requests += n
+				if netlog.preflight[u] == 0 {
+					t.Errorf("POST %s was not preflighted (the page's origin differs from Cairn's)", u)
+				}
+			}
+			tb.add(row)
+			for _, path := range tc.paths {
+				if netlog.posts[p.URL+path] == 0 {
+					t.Errorf("analytics-next did not post to %s; posts: %v", path, netlog.posts)
+				}
+			}
+			if row.Statuses[http.StatusOK] != row.Requests {
+				t.Errorf("want every tracking request answered 200: %+v", row)
+			}
+			if len(netlog.failed) > 0 {
+				t.Errorf("requests failed in the browser: %v", netlog.failed)
+			}
+			t.Logf("preflights: %v; posts: %v", netlog.preflight, netlog.posts)
+		})
+	}
+}
