@@ -301,7 +301,7 @@ func TestRoutesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler()}
+	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler(), Sources: newPebble(t)}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {

@@ -24,6 +24,14 @@ func (s *Server) registerRoutes() {
 	if s.Auth != nil && s.Users != nil {
 		s.handle("GET /users", noStore(s.requireSession(s.handleUsers)))
 	}
+	// Sources (write keys) and the Segment-compatible tracking API.
+	if s.Sources != nil {
+		s.handle("POST /api/sources", s.requireAdmin(s.handleCreateSource))
+		s.handle("GET /api/sources", s.requireAdmin(s.handleListSources))
+		s.handle("GET /api/sources/{id}", s.requireAdmin(s.handleGetSource))
+		s.handle("PATCH /api/sources/{id}", s.requireAdmin(s.handleUpdateSource))
+		s.handle("DELETE /api/sources/{id}", s.requireAdmin(s.handleDeleteSource))
+	}
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

@@ -34,6 +34,10 @@ type Server struct {
 	Auth cairn.Authenticator
 	// Users serves GET /users (admins only); nil leaves the route out.
 	Users cairn.UserLister
+	// Sources keeps the sources (write keys). It enables the sources admin
+	// API (/api/sources), the tracking API (/v1/*) and write keys on POST
+	// /events; nil leaves them out.
+	Sources cairn.SourceStore
 	// Accounts is the account sub-API (package betterauth): its routes are
 	// mounted on the mux, and it reads the session token a request
 	// presents. Nil mounts nothing and treats every request as presenting

@@ -18,9 +18,12 @@ import (
 // wired as `cairn serve` wires it.
 type accountServer struct {
 	handler http.Handler
+	store   *pebble.Store
 }
 
-func newAccountServer(t *testing.T) *accountServer {
+// newPebble opens an embedded store in a temporary directory, closed when
+// the test ends.
+func newPebble(t *testing.T) *pebble.Store {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
 	if err != nil {
@@ -31,13 +34,20 @@ func newAccountServer(t *testing.T) *accountServer {
 			t.Error(err)
 		}
 	})
+	return st
+}
+
+func newAccountServer(t *testing.T) *accountServer {
+	t.Helper()
+	st := newPebble(t)
 	svc := auth.New(st, auth.Config{SignupOpen: true})
 	api, err := betterauth.New(svc, betterauth.Config{Secret: "session-test-secret-0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &cairnhttp.Server{Store: st, Auth: svc, Users: svc, Accounts: api, Middleware: []func(http.Handler) http.Handler{api.CORS}}
-	return &accountServer{handler: srv.Handler()}
+	srv := &cairnhttp.Server{Store: st, Auth: svc, Users: svc, Accounts: api, Sources: st,
+		Middleware: []func(http.Handler) http.Handler{api.CORS}}
+	return &accountServer{handler: srv.Handler(), store: st}
 }
 
 func (a *accountServer) do(method, path, body string, header map[string]string) *httptest.ResponseRecorder {

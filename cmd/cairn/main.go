@@ -4,6 +4,7 @@
 //	cairn serve      run the server (embedded store, or MongoDB with MONGODB_URI)
 //	cairn export     print stored events as JSON lines
 //	cairn users      manage accounts
+//	cairn sources    manage sources (write keys) for the tracking API
 //	cairn loadgen    generate load against a Cairn server
 //	cairn bench      run the benchmark suite
 //	cairn version    print version, commit, build date and Go version (also --version)
@@ -32,6 +33,7 @@ func commands() []command {
 		{"serve", "run the Cairn server", runServe},
 		{"export", "print stored events as JSON lines (--user U for one user)", runExport},
 		{"users", "manage accounts (users create --email … --name … [--admin])", runUsers},
+		{"sources", "manage sources and write keys (sources create --name …, list, disable ID)", runSources},
 		{"loadgen", "generate load against a Cairn server", runLoadgen},
 		{"bench", "run the benchmark suite", runBench},
 		{"version", "print version, commit, build date and Go version", runVersion},

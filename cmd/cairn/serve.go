@@ -95,11 +95,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sources, _ := m.store.(cairn.SourceStore)
 	m.server = &cairnhttp.Server{
 		Ingester:       m.pipeline,
 		Store:          m.store,
 		Auth:           acc.service,
 		Users:          acc.service,
+		Sources:        sources,
 		Accounts:       acc.api,
 		Rules:          cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture),
 		Logger:         log,
