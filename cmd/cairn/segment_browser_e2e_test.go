@@ -3,13 +3,17 @@ package main
 // @segment/analytics-next 1.84.3 in headless Chromium against a real Cairn:
 // test/segment-clients/browser.html, served by the test from another origin
 // (another 127.0.0.1 port), loads the SDK's UMD build from node_modules with
-// inline cdnSettings (no CDN) and sends track/identify/page/group calls.
-// Since analytics-next sends Authorization (Basic write key), every call is
+// inline cdnSettings (no CDN) and sends track/identify/page/group calls,
+// one request per call (/v1/t, /v1/i, ...) or batched (/v1/b), and once
+// into a full backlog: the 503 is retried without duplicates. Since
+// analytics-next sends Authorization (Basic write key), every call is
 // preflighted: the test watches the DevTools Network events to prove each
 // tracking URL was preflighted and answered.
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -49,11 +53,12 @@ type netLog struct {
 	statuses  map[int]int         // status → responses to POSTs
 	types     map[string]string   // requestId → "Preflight" or the method
 	failed    map[string][]string // "Preflight" or "POST" → loading errors
+	got503    chan struct{}       // signalled when a POST is answered 503
 }
 
 func newNetLog(cairnURL string) *netLog {
 	return &netLog{cairn: cairnURL, preflight: map[string]int{}, posts: map[string]int{}, statuses: map[int]int{},
-		types: map[string]string{}, failed: map[string][]string{}}
+		types: map[string]string{}, failed: map[string][]string{}, got503: make(chan struct{}, 1)}
 }
 
 func (n *netLog) event(method string, params json.RawMessage) {
@@ -91,6 +96,12 @@ func (n *netLog) event(method string, params json.RawMessage) {
 	case "Network.responseReceived":
 		if n.types[ev.RequestID] == http.MethodPost && ev.Type != "Preflight" {
 			n.statuses[ev.Response.Status]++
+			if ev.Response.Status == http.StatusServiceUnavailable {
+				select {
+				case n.got503 <- struct{}{}:
+				default:
+				}
+			}
 		}
 	case "Network.loadingFailed":
 		if t, ok := n.types[ev.RequestID]; ok {
@@ -102,7 +113,9 @@ func (n *netLog) event(method string, params json.RawMessage) {
 // runBrowserPlan opens the page (served from its own origin) in a fresh
 // headless Chromium, runs the plan against p and returns the messages
 // analytics-next reports and what the network log saw.
-func runBrowserPlan(t *testing.T, bin, dir string, p *proc, writeKey string, calls []browserCall, batching bool) ([]sdkMessage, *netLog) {
+// While the plan runs (the page awaits deliveries, retries included),
+// during(netlog) runs on its own goroutine when not nil.
+func runBrowserPlan(t *testing.T, bin, dir string, p *proc, writeKey string, calls []browserCall, batching bool, during func(*netLog)) ([]sdkMessage, *netLog) {
 	t.Helper()
 	pages := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(pages.Close)
@@ -130,6 +143,11 @@ func runBrowserPlan(t *testing.T, bin, dir string, p *proc, writeKey string, cal
 		AnonymousID string       `json:"anonymousId"`
 		Messages    []sdkMessage `json:"messages"`
 	}
+	if during != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); during(netlog) }()
+	}
 	page.evalInto(&res, "runPlan("+string(plan)+")")
 	if len(res.Messages) != len(calls) || res.AnonymousID == "" {
 		t.Fatalf("the page reports %d messages (anonymousId %q), want %d", len(res.Messages), res.AnonymousID, len(calls))
@@ -145,21 +163,59 @@ func TestE2ESegmentBrowser(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		batching bool
+		force503 bool     // fill the backlog so that the batch is refused with 503 first
 		paths    []string // the tracking routes the SDK must have used
 	}{
-		{"standard", false, []string{"/v1/p", "/v1/t", "/v1/i", "/v1/g"}},
-		{"batching", true, []string{"/v1/b"}},
+		{"standard", false, false, []string{"/v1/p", "/v1/t", "/v1/i", "/v1/g"}},
+		{"batching", true, false, []string{"/v1/b"}},
+		{"503 then retry", true, true, []string{"/v1/b"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			var p *proc
+			if tc.force503 {
+				p = startMain503(t)
+			} else {
+				p = startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
+			}
 			p.login()
-			src := p.createSource("web-"+tc.name, 0, 0)
+			src := p.createSource("web", 0, 0)
 			ids := newTestIDs("web")
+			var during func(*netLog)
+			unblocked := make(chan error, 1)
+			if tc.force503 {
+				p.postFillers(backlogFill)
+				// On the 503, 2 more fillers reach the flush size: the
+				// backlog is written and the SDK's retry is accepted. This
+				// runs while the page awaits its deliveries, so it uses a
+				// plain client and reports back instead of failing the test.
+				during = func(n *netLog) {
+					select {
+					case <-n.got503:
+					case <-time.After(45 * time.Second):
+						unblocked <- fmt.Errorf("no 503 within 45s")
+						return
+					}
+					body := `[{"userId":"filler","sessionId":"s","type":"page_view"},{"userId":"filler","sessionId":"s","type":"page_view"}]`
+					resp, err := http.Post(p.URL+"/events", "application/json", strings.NewReader(body))
+					if err == nil {
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusAccepted {
+							err = fmt.Errorf("POST /events: %s", resp.Status)
+						}
+					}
+					unblocked <- err
+				}
+			}
 			from := time.Now()
-			msgs, netlog := runBrowserPlan(t, bin, dir, p, src.WriteKey, browserCalls(ids), tc.batching)
-			// Delivery of the last batch may end after the calls resolve:
-			// wait until every POST was answered.
-			waitFor(t, 30*time.Second, "the browser's tracking requests to be answered", func() bool {
+			msgs, netlog := runBrowserPlan(t, bin, dir, p, src.WriteKey, browserCalls(ids), tc.batching, during)
+			if tc.force503 {
+				if err := <-unblocked; err != nil {
+					t.Fatalf("unblocking the backlog after the 503: %v", err)
+				}
+			}
+			// Delivery may end after the calls resolve: wait until every
+			// POST was answered and the last answer was a 200.
+			waitFor(t, 60*time.Second, "the browser's tracking requests to be answered 200", func() bool {
 				netlog.mu.Lock()
 				defer netlog.mu.Unlock()
 				posts, answered := 0, 0
@@ -169,9 +225,12 @@ func TestE2ESegmentBrowser(t *testing.T) {
 				for _, n := range netlog.statuses {
 					answered += n
 				}
-				return posts > 0 && answered >= posts
+				return posts > 0 && answered >= posts && netlog.statuses[http.StatusOK] > 0
 			})
 			to := time.Now()
+			if tc.force503 {
+				p.flushRest()
+			}
 			for _, m := range msgs {
 				if m.AnonymousID == "" {
 					t.Errorf("message %d (%s) has no anonymousId", m.Index, m.Type)
@@ -181,12 +240,15 @@ func TestE2ESegmentBrowser(t *testing.T) {
 
 			netlog.mu.Lock()
 			defer netlog.mu.Unlock()
-			row := sdkRow{Case: tc.name, Sent: len(msgs), Stored: stored, Duplicates: dups, Statuses: netlog.statuses}
+			row := sdkRow{Case: tc.name, Sent: len(msgs), Stored: stored, Duplicates: dups, Statuses: maps.Clone(netlog.statuses)}
 			for u, n := range netlog.posts {
 				row.Requests += n
 				if netlog.preflight[u] == 0 {
 					t.Errorf("POST %s was not preflighted (the page's origin differs from Cairn's)", u)
 				}
+			}
+			if tc.batching {
+				row.Rtr = row.Requests - 1 // one batch: every further request is a retry
 			}
 			tb.add(row)
 			for _, path := range tc.paths {
@@ -194,7 +256,10 @@ func TestE2ESegmentBrowser(t *testing.T) {
 					t.Errorf("analytics-next did not post to %s; posts: %v", path, netlog.posts)
 				}
 			}
-			if row.Statuses[http.StatusOK] != row.Requests {
+			switch {
+			case tc.force503 && (row.Statuses[http.StatusServiceUnavailable] == 0 || row.Statuses[http.StatusOK] != 1):
+				t.Errorf("want a 503, then the retry answered 200: %+v", row)
+			case !tc.force503 && row.Statuses[http.StatusOK] != row.Requests:
 				t.Errorf("want every tracking request answered 200: %+v", row)
 			}
 			if len(netlog.failed) > 0 {
