@@ -21,10 +21,16 @@ var statusByCode = map[string]int{
 	cairn.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	cairn.EINTERNAL:      http.StatusInternalServerError,
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
+	codeRateLimited:      http.StatusTooManyRequests,
 }
 
-// codeMethodNotAllowed is an HTTP-only error code.
-const codeMethodNotAllowed = "method_not_allowed"
+// HTTP-only error codes.
+const (
+	codeMethodNotAllowed = "method_not_allowed"
+	// codeRateLimited: a source sent more events than its rate limit
+	// allows (429, with Retry-After and X-RateLimit-Reset).
+	codeRateLimited = "rate_limited"
+)
 
 var (
 	errNotFound         = cairn.Errorf(cairn.ENOTFOUND, "Not found.")

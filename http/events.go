@@ -3,7 +3,6 @@ package http
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,24 +35,24 @@ type AcceptedResponse struct {
 	EventIDs []string `json:"eventIds"`
 }
 
-// handleEvents serves POST /events: decode, validate, append durably, 202.
+// handleEvents serves POST /events: authenticate the write key if any,
+// decode, validate, append durably, 202.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	src, err := s.eventsSource(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	events, err := s.decodeEvents(w, r)
 	if err != nil {
 		s.reject(cairn.ErrorCode(err), max(1, len(events)))
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.Ingester.Ingest(r.Context(), events); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return // client went away; nothing acknowledged
-		}
-		reason := "spool_error"
-		if cairn.ErrorCode(err) == cairn.EUNAVAILABLE && s.Ingester.Stats().SpoolError == "" {
-			reason = "backlog_full"
-		}
-		s.reject(reason, len(events))
-		s.writeError(w, r, err)
+	for i := range events {
+		stampSource(&events[i], src, "")
+	}
+	if !s.ingestForSource(w, r, src, events) {
 		return
 	}
 	resp := AcceptedResponse{Message: "Events accepted for processing", Count: len(events), EventIDs: make([]string, len(events))}
@@ -61,6 +60,24 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		resp.EventIDs[i] = events[i].EventID
 	}
 	s.writeJSON(w, r, http.StatusAccepted, resp)
+}
+
+// eventsSource returns the source whose write key a POST /events request
+// presents (HTTP Basic user name, else X-Write-Key), or nil for an
+// anonymous request when RequireWriteKey is off. An unknown key, a
+// disabled source, or no key when one is required is EUNAUTHORIZED.
+func (s *Server) eventsSource(r *http.Request) (*cairn.Source, error) {
+	key := strings.TrimSpace(r.Header.Get("X-Write-Key"))
+	if user, _, ok := r.BasicAuth(); ok {
+		key = user
+	}
+	if key == "" && !s.RequireWriteKey {
+		return nil, nil
+	}
+	if s.Sources == nil {
+		return nil, cairn.Errorf(cairn.EUNAUTHORIZED, "This server has no sources; write keys cannot be checked.")
+	}
+	return s.authenticateSource(r.Context(), key)
 }
 
 func (s *Server) reject(code string, n int) {
@@ -83,6 +100,18 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]cairn.E
 			return nil, cairn.Errorf(cairn.EUNSUPPORTED, "Content-Type must be application/json or text/plain.")
 		}
 	}
+	body, err := readBody(w, r, MaxBodyBytes, MaxDecodedBytes)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeEvents(body, s.Now(), s.Rules)
+}
+
+// readBody reads the request body: at most maxWire bytes on the wire and,
+// with Content-Encoding gzip, at most maxDecoded bytes decompressed. It
+// returns ETOOLARGE over a limit, EUNSUPPORTED for another encoding and
+// EINVALID for a body that cannot be read or a malformed gzip stream.
+func readBody(w http.ResponseWriter, r *http.Request, maxWire, maxDecoded int64) ([]byte, error) {
 	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -91,11 +120,11 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]cairn.E
 	default:
 		return nil, cairn.Errorf(cairn.EUNSUPPORTED, "Content-Encoding %q is not supported; use gzip or none.", enc)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWire))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, cairn.Errorf(cairn.ETOOLARGE, "Request body exceeds %d bytes.", MaxBodyBytes)
+			return nil, cairn.Errorf(cairn.ETOOLARGE, "Request body exceeds %d bytes.", maxWire)
 		}
 		return nil, cairn.Errorf(cairn.EINVALID, "Cannot read request body.")
 	}
@@ -104,15 +133,15 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]cairn.E
 		if err != nil {
 			return nil, cairn.Errorf(cairn.EINVALID, "Malformed gzip body.")
 		}
-		body, err = io.ReadAll(io.LimitReader(zr, MaxDecodedBytes+1))
+		body, err = io.ReadAll(io.LimitReader(zr, maxDecoded+1))
 		if err != nil {
 			return nil, cairn.Errorf(cairn.EINVALID, "Malformed gzip body.")
 		}
-		if len(body) > MaxDecodedBytes {
-			return nil, cairn.Errorf(cairn.ETOOLARGE, "Decompressed body exceeds %d bytes.", MaxDecodedBytes)
+		if int64(len(body)) > maxDecoded {
+			return nil, cairn.Errorf(cairn.ETOOLARGE, "Decompressed body exceeds %d bytes.", maxDecoded)
 		}
 	}
-	return DecodeEvents(body, s.Now(), s.Rules)
+	return body, nil
 }
 
 // DecodeEvents parses a POST /events body — one event object or an array of

@@ -31,6 +31,8 @@ func (s *Server) registerRoutes() {
 		s.handle("GET /api/sources/{id}", s.requireAdmin(s.handleGetSource))
 		s.handle("PATCH /api/sources/{id}", s.requireAdmin(s.handleUpdateSource))
 		s.handle("DELETE /api/sources/{id}", s.requireAdmin(s.handleDeleteSource))
+		s.handle("POST /v1/{call}", http.HandlerFunc(s.handleTracking))
+		s.handle("OPTIONS /v1/{call}", http.HandlerFunc(s.handleTrackingPreflight))
 	}
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {

@@ -47,7 +47,10 @@ type Server struct {
 	Rules cairn.EventRules
 	// Logger receives request logs.
 	Logger *slog.Logger
-	// Middleware wraps the whole router, outermost first (e.g. CORS).
+	// Middleware wraps the router, outermost first (e.g. CORS), for every
+	// route except the tracking API under /v1/, which answers CORS itself
+	// (any origin, no credentials) so that no account CORS policy applies
+	// to it.
 	Middleware []func(http.Handler) http.Handler
 	// ObserveRequest, if set, is called after every request with the matched
 	// route pattern, the status and the duration.
@@ -56,6 +59,17 @@ type Server struct {
 	// (invalid, too_large, unsupported_media_type, backlog_full, spool_error)
 	// and the number of events (at least 1).
 	OnRejected func(reason string, events int)
+	// OnSourceEvents, if set, is called with the number of events a source
+	// sent and their outcome (SourceAccepted, SourceRejected,
+	// SourceRateLimited, SourceUnavailable).
+	OnSourceEvents func(sourceID, outcome string, events int)
+	// RequireWriteKey makes POST /events refuse requests without a write
+	// key (401); by default they are accepted anonymously.
+	RequireWriteKey bool
+	// SessionGap is the inactivity after which a user's events without a
+	// sessionId start a new derived session in journeys
+	// (cairn.DefaultSessionGap if 0).
+	SessionGap time.Duration
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Now returns the current time (time.Now if nil).
@@ -66,6 +80,7 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string
 	started time.Time
+	limiter sourceLimiter
 
 	srv *http.Server
 	ln  net.Listener
@@ -100,7 +115,14 @@ func (s *Server) init() {
 		for i := len(s.Middleware) - 1; i >= 0; i-- {
 			h = s.Middleware[i](h)
 		}
-		s.handler = s.withRequestContext(h)
+		wrapped := h
+		s.handler = s.withRequestContext(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isTrackingPath(r.URL.Path) {
+				s.serveMux(w, r)
+				return
+			}
+			wrapped.ServeHTTP(w, r)
+		}))
 	})
 }
 

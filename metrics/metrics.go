@@ -44,6 +44,7 @@ type Metrics struct {
 	gat prometheus.Gatherer
 
 	rejected      *prometheus.CounterVec
+	sourceEvents  *prometheus.CounterVec
 	flushSize     prometheus.Histogram
 	flushDuration *prometheus.HistogramVec
 	flushOK       prometheus.Observer
@@ -79,8 +80,12 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	m := &Metrics{reg: reg, gat: reg}
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_events_rejected_total",
-		Help: "Events refused at ingest, by reason (invalid, too_large, unsupported_media_type, backlog_full, spool_error).",
+		Help: "Events refused at ingest, by reason (invalid, too_large, unsupported_media_type, backlog_full, spool_error, rate_limited, or a tracking API rejection reason such as no_user_anon_id).",
 	}, []string{"reason"})
+	m.sourceEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_source_events_total",
+		Help: "Events sent with a source's write key, by source id and outcome (accepted, rejected, rate_limited, unavailable).",
+	}, []string{"source", "outcome"})
 	m.flushSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "cairn_flush_batch_size",
 		Help:    "Events per store write attempted by the batcher.",
@@ -121,7 +126,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "status"})
 
-	cs := []prometheus.Collector{m.rejected, m.flushSize, m.flushDuration, m.flushFailures,
+	cs := []prometheus.Collector{m.rejected, m.sourceEvents, m.flushSize, m.flushDuration, m.flushFailures,
 		m.storeErrors, m.syncDuration, m.syncRecords, m.syncBytes, m.requests}
 	if opts.Runtime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -201,6 +206,15 @@ func (m *Metrics) Rejected(reason string, events int) {
 		events = 1
 	}
 	m.rejected.WithLabelValues(reason).Add(float64(events))
+}
+
+// SourceEvents counts events sent with the write key of source sourceID,
+// by outcome (accepted, rejected, rate_limited, unavailable).
+func (m *Metrics) SourceEvents(sourceID, outcome string, events int) {
+	if m == nil || events < 1 {
+		return
+	}
+	m.sourceEvents.WithLabelValues(sourceID, outcome).Add(float64(events))
 }
 
 // RegisterIngestStats registers collectors that read the pipeline's counters

@@ -157,6 +157,13 @@ var canonicalCalls = map[string]string{
 	"alias": CallAlias, "a": CallAlias,
 }
 
+// IsCall reports whether Decode takes call: "batch", a message type, or
+// one of their short forms.
+func IsCall(call string) bool {
+	_, ok := canonicalCalls[call]
+	return ok
+}
+
 // reservedTypes are the Cairn event types of the calls other than track.
 var reservedTypes = map[string]string{
 	CallIdentify: TypeIdentify, CallPage: TypePage, CallScreen: TypeScreen,

@@ -34,6 +34,8 @@ type Config struct {
 	MaxBacklog      int64
 	EventTypes      []string
 	MaxFuture       time.Duration
+	RequireWriteKey bool
+	SessionGap      time.Duration
 	ShutdownTimeout time.Duration
 	DrainTimeout    time.Duration
 	SegmentSize     int64
@@ -153,6 +155,25 @@ func settings() []setting {
 				return errors.New("must be a non-negative duration (e.g. 24h)")
 			}
 			c.MaxFuture = d
+			return nil
+		}},
+		{"require-write-key", "CAIRN_REQUIRE_WRITE_KEY", "false", "POST /events refuses requests without a source's write key (true or false)", func(c *Config, v string) error {
+			switch v {
+			case "true":
+				c.RequireWriteKey = true
+			case "false":
+				c.RequireWriteKey = false
+			default:
+				return errors.New("must be true or false")
+			}
+			return nil
+		}},
+		{"session-gap", "CAIRN_SESSION_GAP", "30m", "inactivity that ends a derived session in journeys (events without sessionId)", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < time.Minute || d > 24*time.Hour {
+				return errors.New("must be a duration from 1m to 24h (e.g. 30m)")
+			}
+			c.SessionGap = d
 			return nil
 		}},
 		{"shutdown-timeout", "CAIRN_SHUTDOWN_TIMEOUT", "10s", "how long shutdown waits for in-flight requests", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},

@@ -22,6 +22,8 @@ type observability struct {
 	ObserveRequest func(route string, status int, d time.Duration)
 	// OnRejected is called when events are refused at ingest.
 	OnRejected func(reason string, events int)
+	// OnSourceEvents counts events sent with a source's write key.
+	OnSourceEvents func(sourceID, outcome string, events int)
 	// Handler serves the metrics; nil means GET /metrics is not served.
 	Handler http.Handler
 	// Register adds the pipeline's counters, read at scrape time.
@@ -44,6 +46,7 @@ func newObservability(cfg Config, logger *slog.Logger) *observability {
 		OnFlush:        m.ObserveFlush,
 		ObserveRequest: m.ObserveRequest,
 		OnRejected:     m.Rejected,
+		OnSourceEvents: m.SourceEvents,
 		Handler:        m.Handler(),
 		Register: func(stats func() cairn.IngestStats) {
 			if err := m.RegisterIngestStats(stats); err != nil {

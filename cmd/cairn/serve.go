@@ -97,18 +97,21 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	sources, _ := m.store.(cairn.SourceStore)
 	m.server = &cairnhttp.Server{
-		Ingester:       m.pipeline,
-		Store:          m.store,
-		Auth:           acc.service,
-		Users:          acc.service,
-		Sources:        sources,
-		Accounts:       acc.api,
-		Rules:          cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture),
-		Logger:         log,
-		Middleware:     []func(http.Handler) http.Handler{acc.api.CORS},
-		ObserveRequest: m.obs.ObserveRequest,
-		OnRejected:     m.obs.OnRejected,
-		Metrics:        m.obs.Handler,
+		Ingester:        m.pipeline,
+		Store:           m.store,
+		Auth:            acc.service,
+		Users:           acc.service,
+		Sources:         sources,
+		Accounts:        acc.api,
+		Rules:           cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture),
+		Logger:          log,
+		Middleware:      []func(http.Handler) http.Handler{acc.api.CORS},
+		ObserveRequest:  m.obs.ObserveRequest,
+		OnRejected:      m.obs.OnRejected,
+		OnSourceEvents:  m.obs.OnSourceEvents,
+		RequireWriteKey: cfg.RequireWriteKey,
+		SessionGap:      cfg.SessionGap,
+		Metrics:         m.obs.Handler,
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
