@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,7 @@ type netLog struct {
 	types     map[string]string   // requestId → "Preflight" or the method
 	failed    map[string][]string // "Preflight" or "POST" → loading errors
 	got503    chan struct{}       // signalled when a POST is answered 503
+	bodies    []string            // the POST bodies, in order
 }
 
 func newNetLog(cairnURL string) *netLog {
@@ -66,8 +68,9 @@ func (n *netLog) event(method string, params json.RawMessage) {
 		RequestID string `json:"requestId"`
 		Type      string `json:"type"`
 		Request   struct {
-			URL    string `json:"url"`
-			Method string `json:"method"`
+			URL      string `json:"url"`
+			Method   string `json:"method"`
+			PostData string `json:"postData"`
 		} `json:"request"`
 		Response struct {
 			URL    string `json:"url"`
@@ -92,6 +95,7 @@ func (n *netLog) event(method string, params json.RawMessage) {
 		case ev.Request.Method == http.MethodPost:
 			n.posts[ev.Request.URL]++
 			n.types[ev.RequestID] = http.MethodPost
+			n.bodies = append(n.bodies, ev.Request.PostData)
 		}
 	case "Network.responseReceived":
 		if n.types[ev.RequestID] == http.MethodPost && ev.Type != "Preflight" {
@@ -108,6 +112,41 @@ func (n *netLog) event(method string, params json.RawMessage) {
 			n.failed[t] = append(n.failed[t], ev.ErrorText)
 		}
 	}
+}
+
+// wire returns the messages the browser posted (a retry's copies once),
+// in the order first sent, as they went over the wire: analytics-next
+// completes a message (userId, context) when it sends it, so the page's
+// view of a call may differ.
+func (n *netLog) wire(t *testing.T) []sdkMessage {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []sdkMessage
+	seen := map[string]bool{}
+	for _, body := range n.bodies {
+		var b struct {
+			Batch []sdkMessage `json:"batch"`
+		}
+		if err := json.Unmarshal([]byte(body), &b); err != nil {
+			t.Fatalf("the browser posted a body that is not JSON (%v): %.200q", err, body)
+		}
+		if b.Batch == nil {
+			var m sdkMessage
+			if err := json.Unmarshal([]byte(body), &m); err != nil {
+				t.Fatal(err)
+			}
+			b.Batch = []sdkMessage{m}
+		}
+		for _, m := range b.Batch {
+			if !seen[m.MessageID] {
+				seen[m.MessageID] = true
+				m.Index = len(out)
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 // runBrowserPlan opens the page (served from its own origin) in a fresh
@@ -231,10 +270,30 @@ func TestE2ESegmentBrowser(t *testing.T) {
 			if tc.force503 {
 				p.flushRest()
 			}
+			// What was sent is what went over the wire; it must be what the
+			// page's calls report.
+			sent := netlog.wire(t)
+			var reported, onWire []string
 			for _, m := range msgs {
+				reported = append(reported, m.MessageID)
+				if m.Failed != "" {
+					t.Errorf("analytics-next reports message %d (%s) as failed: %s", m.Index, m.MessageID, m.Failed)
+				}
+			}
+			for _, m := range sent {
+				onWire = append(onWire, m.MessageID)
 				if m.AnonymousID == "" {
 					t.Errorf("message %d (%s) has no anonymousId", m.Index, m.Type)
 				}
+			}
+			slices.Sort(reported)
+			slices.Sort(onWire)
+			if !slices.Equal(reported, onWire) {
+				t.Fatalf("the page's calls report messageIds %v, the wire carried %v", reported, onWire)
+			}
+			msgs = sent
+			if !tc.batching && (msgs[0].UserID != "" || msgs[2].UserID != ids.User) {
+				t.Errorf("want the calls before identify sent anonymous, the later ones as %s: %+v", ids.User, msgs)
 			}
 			stored, dups := checkStored(t, p, src, msgs, from, to)
 

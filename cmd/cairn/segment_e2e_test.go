@@ -252,6 +252,21 @@ func checkStored(t *testing.T, p *proc, src sourceBody, msgs []sdkMessage, sentF
 		}
 		return got
 	}
+	defer func() {
+		if t.Failed() {
+			for user, want := range byUser {
+				var got []string
+				for _, e := range p.journeyEvents(user) {
+					got = append(got, fmt.Sprintf("%v %v %v", e["eventId"], e["userId"], e["type"]))
+				}
+				var sent []string
+				for _, m := range want {
+					sent = append(sent, m.MessageID+" "+m.Type)
+				}
+				t.Logf("user %s: sent %q; journey %q", user, sent, got)
+			}
+		}
+	}()
 	waitFor(t, 30*time.Second, fmt.Sprintf("the %d messages in the journeys", len(msgs)), func() bool {
 		for user, want := range byUser {
 			got := own(user)
@@ -411,6 +426,7 @@ type nodeLine struct {
 	MessageIDs []string     `json:"messageIds"`
 	Status     int          `json:"status"`
 	RetryAfter *string      `json:"retryAfter"`
+	RateLimit  *string      `json:"rateLimitReset"`
 	Index      int          `json:"index"`
 	MessageID  string       `json:"messageId"`
 	Error      *string      `json:"error"`
@@ -595,13 +611,15 @@ func TestE2ESegmentNode(t *testing.T) {
 			t.Fatalf("no 429 from a source limited to 2 events/s (burst 3) for %d events: %+v", len(calls), row)
 		}
 		// analytics-node honours Retry-After: after a 429 with Retry-After
-		// n, its next request comes n seconds later at the earliest.
+		// n, it sends that batch again n seconds later at the earliest.
+		var waits []string
+		defer func() { t.Logf("analytics-node's waits after a 429: %s", strings.Join(waits, ", ")) }()
 		for i, l := range run.all {
 			if l.Kind != "response" || l.Status != http.StatusTooManyRequests {
 				continue
 			}
-			if l.RetryAfter == nil {
-				t.Errorf("429 without Retry-After")
+			if l.RetryAfter == nil || l.RateLimit == nil {
+				t.Errorf("429 without Retry-After or X-RateLimit-Reset: %+v", l)
 				continue
 			}
 			secs, err := strconv.ParseFloat(*l.RetryAfter, 64)
@@ -611,12 +629,14 @@ func TestE2ESegmentNode(t *testing.T) {
 			}
 			at, _ := time.Parse(time.RFC3339Nano, l.At)
 			for _, next := range run.all[i+1:] {
-				if next.Kind == "request" {
+				if next.Kind == "request" && slices.Equal(next.MessageIDs, l.MessageIDs) {
 					nextAt, _ := time.Parse(time.RFC3339Nano, next.At)
 					wait := time.Duration(math.Max(secs, 1) * float64(time.Second))
-					if d := nextAt.Sub(at); d < wait-50*time.Millisecond {
-						t.Errorf("after a 429 with Retry-After %s the next request came %s later", *l.RetryAfter, d)
+					d := nextAt.Sub(at)
+					if d < wait-50*time.Millisecond {
+						t.Errorf("after a 429 with Retry-After %s the batch was sent again %s later", *l.RetryAfter, d)
 					}
+					waits = append(waits, fmt.Sprintf("Retry-After %s → %s", *l.RetryAfter, d.Round(time.Millisecond)))
 					break
 				}
 			}
@@ -637,13 +657,12 @@ type goRecorder struct {
 	requests  int
 	retries   int
 	statuses  map[int]int
-	lastAt    time.Time
-	intervals []time.Duration // between a 429 and the next request
-	last429   bool
+	got429    map[string]time.Time // batch (its first messageId) → when it was last answered 429
+	intervals []time.Duration      // between a 429 and the batch's next attempt
 }
 
 func newGoRecorder() *goRecorder {
-	return &goRecorder{base: http.DefaultTransport, Statuses: make(chan int, 1000), seen: map[string]bool{}, statuses: map[int]int{}}
+	return &goRecorder{base: http.DefaultTransport, Statuses: make(chan int, 1000), seen: map[string]bool{}, statuses: map[int]int{}, got429: map[string]time.Time{}}
 }
 
 func (g *goRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -659,10 +678,14 @@ func (g *goRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, fmt.Errorf("recorder: analytics-go sent a body that is not a batch: %w", err)
 	}
+	key := ""
+	if len(b.Batch) > 0 {
+		key = b.Batch[0].MessageID
+	}
 	g.mu.Lock()
-	now := time.Now()
-	if g.last429 {
-		g.intervals = append(g.intervals, now.Sub(g.lastAt))
+	if at, ok := g.got429[key]; ok {
+		g.intervals = append(g.intervals, time.Since(at).Round(time.Millisecond))
+		delete(g.got429, key)
 	}
 	g.requests++
 	retry := false
@@ -685,7 +708,9 @@ func (g *goRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	g.mu.Lock()
 	g.statuses[resp.StatusCode]++
-	g.lastAt, g.last429 = time.Now(), resp.StatusCode == http.StatusTooManyRequests
+	if resp.StatusCode == http.StatusTooManyRequests {
+		g.got429[key] = time.Now()
+	}
 	g.mu.Unlock()
 	select {
 	case g.Statuses <- resp.StatusCode:
@@ -745,11 +770,15 @@ func goMessages(ids testIDs) []analytics.Message {
 }
 
 // runGoClient sends msgs to p with analytics-go (Endpoint = p.URL,
-// batchSize messages a batch) and closes the client, which delivers
-// everything queued. During the run, onStatus is called in the test's
+// batchSize messages a batch: it must divide len(msgs), as batches go only
+// when full), waits until the client reports every message delivered or
+// failed, and closes it. During the run, onStatus is called in the test's
 // goroutine with every status Cairn answered.
 func runGoClient(t *testing.T, p *proc, writeKey string, msgs []analytics.Message, batchSize int, onStatus func(int)) *goRecorder {
 	t.Helper()
+	if len(msgs)%batchSize != 0 {
+		t.Fatalf("batch size %d does not divide %d messages", batchSize, len(msgs))
+	}
 	rec := newGoRecorder()
 	cb := &goCallback{}
 	logs := &goLogger{}
@@ -769,23 +798,24 @@ func runGoClient(t *testing.T, p *proc, writeKey string, msgs []analytics.Messag
 			t.Fatalf("enqueue %T: %v", m, err)
 		}
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- client.Close() }()
+	// Close would abort the retries in progress (and drop their messages):
+	// wait until every message was reported delivered or failed first.
 	timeout := time.After(2 * time.Minute)
-	for done := false; !done; {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for cb.ok.Load()+cb.failed.Load() < int64(len(msgs)) {
 		select {
 		case st := <-rec.Statuses:
 			if onStatus != nil {
 				onStatus(st)
 			}
-		case err := <-closed:
-			if err != nil {
-				t.Fatalf("analytics-go Close: %v", err)
-			}
-			done = true
+		case <-tick.C:
 		case <-timeout:
 			t.Fatalf("analytics-go did not deliver within 2 minutes\n%s", logs.b.String())
 		}
+	}
+	if err := client.Close(); err != nil {
+		t.Fatalf("analytics-go Close: %v", err)
 	}
 	if n := cb.failed.Load(); n != 0 || cb.ok.Load() != int64(len(msgs)) {
 		t.Errorf("analytics-go delivered %d and failed %d of %d messages\n%s", cb.ok.Load(), n, len(msgs), logs.b.String())

@@ -11,7 +11,7 @@
 //                    what the SDK method takes (userId/anonymousId, event, properties, ...).
 //
 // Lines: {"kind":"request","at":"…","attempt":n,"retryCount":"…","messageIds":[…],"sentAt":"…"}
-//        {"kind":"response","at":"…","status":n,"retryAfter":"…"}
+//        {"kind":"response","at":"…","status":n,"retryAfter":"…","rateLimitReset":"…","messageIds":[…]}
 //        {"kind":"delivered","index":i,"messageId":"…","error":"…"|null}
 //        {"kind":"done","messages":[{"index","type","messageId","userId","anonymousId","event","timestamp","calledAt"}]}
 // Run by cmd/cairn's TestE2ESegmentNode.
@@ -51,7 +51,14 @@ analytics.on('http_request', (req) => {
   })
 })
 analytics.on('http_response', (res) => {
-  out({ kind: 'response', at: new Date().toISOString(), status: res.status, retryAfter: res.headers['retry-after'] ?? null })
+  out({
+    kind: 'response',
+    at: new Date().toISOString(),
+    status: res.status,
+    retryAfter: res.headers['retry-after'] ?? null,
+    rateLimitReset: res.headers['x-ratelimit-reset'] ?? null,
+    messageIds: JSON.parse(res.body).batch.map((m) => m.messageId),
+  })
 })
 analytics.on('error', (err) => {
   out({ kind: 'error', error: String(err?.reason ?? err?.message ?? err) })
