@@ -6,7 +6,10 @@
 // Usage: node node-client.mjs PLAN_JSON
 //   CAIRN_URL        Cairn's base URL (http://127.0.0.1:PORT)
 //   CAIRN_WRITE_KEY  the source's write key
-//   PLAN_JSON        {"flushAt": n, "maxRetries": n, "calls": [{"method": "track", "arg": {...}}, ...]}
+//   PLAN_JSON        {"flushAt": n, "maxRetries": n, "sequentialBatches": bool,
+//                     "calls": [{"method": "track", "arg": {...}}, ...]}
+//                    sequentialBatches: make the next flushAt calls only once the
+//                    previous batch is delivered (one batch in flight at a time).
 //                    method is track, identify, page, screen, group or alias; arg is
 //                    what the SDK method takes (userId/anonymousId, event, properties, ...).
 //
@@ -65,30 +68,37 @@ analytics.on('error', (err) => {
 })
 
 const messages = []
-const deliveries = plan.calls.map(
-  (call, index) =>
-    new Promise((resolve) => {
-      const calledAt = new Date().toISOString()
-      const fn = analytics[call.method]
-      if (typeof fn !== 'function') throw new Error(`unknown method ${call.method}`)
-      fn.call(analytics, call.arg, (err, ctx) => {
-        const e = ctx?.event ?? {}
-        messages[index] = {
-          index,
-          type: e.type,
-          messageId: e.messageId,
-          userId: e.userId ?? null,
-          anonymousId: e.anonymousId ?? null,
-          event: e.event ?? null,
-          timestamp: e.timestamp instanceof Date ? e.timestamp.toISOString() : (e.timestamp ?? null),
-          calledAt,
-        }
-        out({ kind: 'delivered', index, messageId: e.messageId, error: err ? String(err.reason ?? err.message ?? err) : null })
-        resolve()
-      })
-    }),
-)
+const send = (call, index) =>
+  new Promise((resolve) => {
+    const calledAt = new Date().toISOString()
+    const fn = analytics[call.method]
+    if (typeof fn !== 'function') throw new Error(`unknown method ${call.method}`)
+    fn.call(analytics, call.arg, (err, ctx) => {
+      const e = ctx?.event ?? {}
+      messages[index] = {
+        index,
+        type: e.type,
+        messageId: e.messageId,
+        userId: e.userId ?? null,
+        anonymousId: e.anonymousId ?? null,
+        event: e.event ?? null,
+        timestamp: e.timestamp instanceof Date ? e.timestamp.toISOString() : (e.timestamp ?? null),
+        calledAt,
+      }
+      out({ kind: 'delivered', index, messageId: e.messageId, error: err ? String(err.reason ?? err.message ?? err) : null })
+      resolve()
+    })
+  })
 
-await Promise.all(deliveries)
+if (plan.sequentialBatches) {
+  // One batch in flight at a time: the next flushAt calls are made once
+  // the previous batch is delivered.
+  const size = plan.flushAt ?? plan.calls.length
+  for (let i = 0; i < plan.calls.length; i += size) {
+    await Promise.all(plan.calls.slice(i, i + size).map((c, j) => send(c, i + j)))
+  }
+} else {
+  await Promise.all(plan.calls.map(send))
+}
 await analytics.closeAndFlush({ timeout: 30000 })
 out({ kind: 'done', messages })
