@@ -1,6 +1,9 @@
-// Package http is Cairn's HTTP API: event ingest, journeys, health, stats,
-// the current session, the admin's user listing, and the mounting points for
-// the account protocol (package betterauth), metrics and API docs. Routing
+// Package http is Cairn's HTTP API: event ingest, the Segment-compatible
+// tracking API (/v1/*, decoded by package segment, authenticated by source
+// write keys, rate-limited per source), the sources admin API, journeys
+// (with derived sessions), health, stats, the current session, the admin's
+// user listing, and the mounting points for the account protocol (package
+// betterauth), metrics and API docs. Routing
 // uses the standard library's ServeMux; every route is listed in routes.go,
 // and every error of a Cairn route is written through the one code → status
 // table in errors.go. Sub-APIs with their own wire protocol (Better Auth

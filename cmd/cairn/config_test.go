@@ -57,6 +57,8 @@ func TestConfigInvalid(t *testing.T) {
 		"CAIRN_ENV":                 "staging",
 		"CAIRN_LOG_LEVEL":           "loud",
 		"BETTER_AUTH_URL":           "example.com",
+		"CAIRN_REQUIRE_WRITE_KEY":   "yes",
+		"CAIRN_SESSION_GAP":         "30s",
 	}
 	for key, val := range cases {
 		t.Run(key, func(t *testing.T) {
@@ -70,6 +72,18 @@ func TestConfigInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, key)
 			}
 		})
+	}
+}
+
+func TestTrackingSettings(t *testing.T) {
+	d, _, err := loadConfig("serve", nil, func(string) string { return "" }, "", io.Discard, nil)
+	if err != nil || d.RequireWriteKey || d.SessionGap != 30*time.Minute {
+		t.Fatalf("defaults: RequireWriteKey %v SessionGap %v, %v", d.RequireWriteKey, d.SessionGap, err)
+	}
+	env := map[string]string{"CAIRN_REQUIRE_WRITE_KEY": "true", "CAIRN_SESSION_GAP": "45m"}
+	c, _, err := loadConfig("serve", nil, func(k string) string { return env[k] }, "", io.Discard, nil)
+	if err != nil || !c.RequireWriteKey || c.SessionGap != 45*time.Minute {
+		t.Fatalf("set: RequireWriteKey %v SessionGap %v, %v", c.RequireWriteKey, c.SessionGap, err)
 	}
 }
 
