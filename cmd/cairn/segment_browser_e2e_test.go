@@ -203,17 +203,21 @@ func TestE2ESegmentBrowser(t *testing.T) {
 		name     string
 		batching bool
 		force503 bool     // fill the backlog so that the batch is refused with 503 first
+		binary   bool     // the real binary, not Main in process
 		paths    []string // the tracking routes the SDK must have used
 	}{
-		{"standard", false, false, []string{"/v1/p", "/v1/t", "/v1/i", "/v1/g"}},
-		{"batching", true, false, []string{"/v1/b"}},
-		{"503 then retry", true, true, []string{"/v1/b"}},
+		{"standard, binary", false, false, true, []string{"/v1/p", "/v1/t", "/v1/i", "/v1/g"}},
+		{"batching", true, false, false, []string{"/v1/b"}},
+		{"503 then retry", true, true, false, []string{"/v1/b"}},
 	} {
-		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+		t.Run(strings.NewReplacer(" ", "_", ",", "").Replace(tc.name), func(t *testing.T) {
 			var p *proc
-			if tc.force503 {
+			switch {
+			case tc.force503:
 				p = startMain503(t)
-			} else {
+			case tc.binary:
+				p = startCairn(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
+			default:
 				p = startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
 			}
 			p.login()

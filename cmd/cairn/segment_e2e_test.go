@@ -9,8 +9,10 @@ package main
 // and proves through the journey API that every message it sent is stored
 // exactly once with the tracking API's mapping (checkStored). A 503 forced
 // by a full backlog and a 429 from the source's rate limit are retried by
-// the SDKs without duplicates. Each test logs a table per SDK: messages
-// sent, stored, duplicates, requests, retries and the statuses seen.
+// the SDKs without duplicates. The basic cases run against the real binary
+// (embedded store) and against Main on MongoDB (FerretDB), the others
+// against Main in process. Each test logs a table per SDK: messages sent,
+// stored, duplicates, requests, retries and the statuses seen.
 //
 // The Node and browser SDKs live in the npm project test/segment-clients
 // (scripts/ci.d/50-segment-clients.sh installs it and exports
@@ -39,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-dev/cairn/mongo/mongotest"
 	analytics "github.com/segmentio/analytics-go/v3"
 )
 
@@ -109,15 +112,15 @@ func newSDKTable(t *testing.T, sdk string) *sdkTable {
 		defer tb.mu.Unlock()
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s against Cairn:\n", sdk)
-		fmt.Fprintf(&b, "| %-14s | %4s | %6s | %10s | %8s | %7s | %-22s |\n", "case", "sent", "stored", "duplicates", "requests", "retries", "statuses")
-		fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 16), strings.Repeat("-", 6), strings.Repeat("-", 8),
+		fmt.Fprintf(&b, "| %-18s | %4s | %6s | %10s | %8s | %7s | %-22s |\n", "case", "sent", "stored", "duplicates", "requests", "retries", "statuses")
+		fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 20), strings.Repeat("-", 6), strings.Repeat("-", 8),
 			strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 9), strings.Repeat("-", 24))
 		for _, r := range tb.rows {
 			var st []string
 			for _, code := range slices.Sorted(maps.Keys(r.Statuses)) {
 				st = append(st, fmt.Sprintf("%d×%d", code, r.Statuses[code]))
 			}
-			fmt.Fprintf(&b, "| %-14s | %4d | %6d | %10d | %8d | %7d | %-22s |\n", r.Case, r.Sent, r.Stored, r.Duplicates, r.Requests, r.Rtr, strings.Join(st, " "))
+			fmt.Fprintf(&b, "| %-18s | %4d | %6d | %10d | %8d | %7d | %-22s |\n", r.Case, r.Sent, r.Stored, r.Duplicates, r.Requests, r.Rtr, strings.Join(st, " "))
 		}
 		t.Log(b.String())
 	})
@@ -395,6 +398,24 @@ func (p *proc) flushRest() {
 	}
 }
 
+// basicServer is a Cairn the basic cases run against.
+type basicServer struct {
+	name  string // subtest and table name
+	start func(t *testing.T) *proc
+}
+
+// basicServers: the real binary on the embedded store, and Main in process
+// on MongoDB (FerretDB; skipped without it, except in CI).
+func basicServers() []basicServer {
+	return []basicServer{
+		{"binary", func(t *testing.T) *proc { return startCairn(t, "", "CAIRN_FLUSH_INTERVAL=50ms") }},
+		{"MongoDB", func(t *testing.T) *proc {
+			srv := mongotest.Start(t)
+			return startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms", "MONGODB_URI="+srv.DatabaseURI(mongotest.DatabaseName(t)))
+		}},
+	}
+}
+
 // nodeCall is one call of the Node client's plan: the analytics-node
 // method and its argument.
 type nodeCall struct {
@@ -535,25 +556,27 @@ func TestE2ESegmentNode(t *testing.T) {
 	node := nodePath(t)
 	tb := newSDKTable(t, "@segment/analytics-node 3.1.0")
 
-	t.Run("Basic", func(t *testing.T) {
-		p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
-		p.login()
-		src := p.createSource("node-backend", 0, 0)
-		ids := newTestIDs("node")
-		from := time.Now()
-		run := startNodeClient(t, node, dir, p, src.WriteKey, map[string]any{"calls": nodeCalls(ids), "flushAt": 4})
-		msgs := run.wait(t)
-		to := time.Now()
-		if len(msgs) != len(nodeCalls(ids)) {
-			t.Fatalf("the client reports %d messages, want %d", len(msgs), len(nodeCalls(ids)))
-		}
-		stored, dups := checkStored(t, p, src, msgs, from, to)
-		row := run.row("basic", msgs, stored, dups)
-		tb.add(row)
-		if row.Statuses[http.StatusOK] != row.Requests || row.Requests != 2 {
-			t.Errorf("want 2 batches of 4 answered 200: %+v", row)
-		}
-	})
+	for _, srv := range basicServers() {
+		t.Run("Basic/"+srv.name, func(t *testing.T) {
+			p := srv.start(t)
+			p.login()
+			src := p.createSource("node-backend", 0, 0)
+			ids := newTestIDs("node")
+			from := time.Now()
+			run := startNodeClient(t, node, dir, p, src.WriteKey, map[string]any{"calls": nodeCalls(ids), "flushAt": 4})
+			msgs := run.wait(t)
+			to := time.Now()
+			if len(msgs) != len(nodeCalls(ids)) {
+				t.Fatalf("the client reports %d messages, want %d", len(msgs), len(nodeCalls(ids)))
+			}
+			stored, dups := checkStored(t, p, src, msgs, from, to)
+			row := run.row("basic, "+srv.name, msgs, stored, dups)
+			tb.add(row)
+			if row.Statuses[http.StatusOK] != row.Requests || row.Requests != 2 {
+				t.Errorf("want 2 batches of 4 answered 200: %+v", row)
+			}
+		})
+	}
 
 	t.Run("Retry503", func(t *testing.T) {
 		p := startMain503(t)
@@ -837,25 +860,27 @@ func runGoClient(t *testing.T, p *proc, writeKey string, msgs []analytics.Messag
 func TestE2ESegmentGo(t *testing.T) {
 	tb := newSDKTable(t, "analytics-go v3.3.0")
 
-	t.Run("Basic", func(t *testing.T) {
-		p := startMain(t, "", "CAIRN_FLUSH_INTERVAL=50ms")
-		p.login()
-		src := p.createSource("go-backend", 0, 0)
-		ids := newTestIDs("go")
-		from := time.Now()
-		rec := runGoClient(t, p, src.WriteKey, goMessages(ids), 4, nil)
-		to := time.Now()
-		msgs := rec.sent()
-		if len(msgs) != len(goMessages(ids)) {
-			t.Fatalf("analytics-go sent %d messages, want %d", len(msgs), len(goMessages(ids)))
-		}
-		stored, dups := checkStored(t, p, src, msgs, from, to)
-		row := rec.row("basic", stored, dups)
-		tb.add(row)
-		if row.Requests != 2 || row.Statuses[http.StatusOK] != 2 {
-			t.Errorf("want 2 batches of 4 answered 200: %+v", row)
-		}
-	})
+	for _, srv := range basicServers() {
+		t.Run("Basic/"+srv.name, func(t *testing.T) {
+			p := srv.start(t)
+			p.login()
+			src := p.createSource("go-backend", 0, 0)
+			ids := newTestIDs("go")
+			from := time.Now()
+			rec := runGoClient(t, p, src.WriteKey, goMessages(ids), 4, nil)
+			to := time.Now()
+			msgs := rec.sent()
+			if len(msgs) != len(goMessages(ids)) {
+				t.Fatalf("analytics-go sent %d messages, want %d", len(msgs), len(goMessages(ids)))
+			}
+			stored, dups := checkStored(t, p, src, msgs, from, to)
+			row := rec.row("basic, "+srv.name, stored, dups)
+			tb.add(row)
+			if row.Requests != 2 || row.Statuses[http.StatusOK] != 2 {
+				t.Errorf("want 2 batches of 4 answered 200: %+v", row)
+			}
+		})
+	}
 
 	t.Run("Retry503", func(t *testing.T) {
 		p := startMain503(t)
