@@ -311,7 +311,7 @@ func TestE2ESegmentBrowser(t *testing.T) {
 				}
 			}
 			if tc.batching {
-				row.Rtr = row.Requests - 1 // one batch: every further request is a retry
+				row.Retries = row.Requests - 1 // one batch: every further request is a retry
 			}
 			tb.add(row)
 			for _, path := range tc.paths {

@@ -92,9 +92,9 @@ type sdkMessage struct {
 
 // sdkRow is one line of an SDK's table.
 type sdkRow struct {
-	Case                                    string
-	Sent, Stored, Duplicates, Requests, Rtr int
-	Statuses                                map[int]int
+	Case                                        string
+	Sent, Stored, Duplicates, Requests, Retries int
+	Statuses                                    map[int]int
 }
 
 // sdkTable collects the rows of one SDK's subtests and logs them when the
@@ -120,7 +120,7 @@ func newSDKTable(t *testing.T, sdk string) *sdkTable {
 			for _, code := range slices.Sorted(maps.Keys(r.Statuses)) {
 				st = append(st, fmt.Sprintf("%d×%d", code, r.Statuses[code]))
 			}
-			fmt.Fprintf(&b, "| %-18s | %4d | %6d | %10d | %8d | %7d | %-22s |\n", r.Case, r.Sent, r.Stored, r.Duplicates, r.Requests, r.Rtr, strings.Join(st, " "))
+			fmt.Fprintf(&b, "| %-18s | %4d | %6d | %10d | %8d | %7d | %-22s |\n", r.Case, r.Sent, r.Stored, r.Duplicates, r.Requests, r.Retries, strings.Join(st, " "))
 		}
 		t.Log(b.String())
 	})
@@ -542,7 +542,7 @@ func (r *nodeRun) row(name string, msgs []sdkMessage, stored, dups int) sdkRow {
 		case "request":
 			row.Requests++
 			if l.RetryCount != nil {
-				row.Rtr++
+				row.Retries++
 			}
 		case "response":
 			row.Statuses[l.Status]++
@@ -611,7 +611,7 @@ func TestE2ESegmentNode(t *testing.T) {
 		stored, dups := checkStored(t, p, src, msgs, from, to)
 		row := run.row("503 then retry", msgs, stored, dups)
 		tb.add(row)
-		if row.Statuses[http.StatusServiceUnavailable] == 0 || row.Rtr == 0 || row.Statuses[http.StatusOK] != 1 {
+		if row.Statuses[http.StatusServiceUnavailable] == 0 || row.Retries == 0 || row.Statuses[http.StatusOK] != 1 {
 			t.Errorf("want a 503, a retry and one 200: %+v", row)
 		}
 	})
@@ -753,7 +753,7 @@ func (g *goRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 func (g *goRecorder) row(name string, stored, dups int) sdkRow {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return sdkRow{Case: name, Sent: len(g.messages), Stored: stored, Duplicates: dups, Requests: g.requests, Rtr: g.retries, Statuses: maps.Clone(g.statuses)}
+	return sdkRow{Case: name, Sent: len(g.messages), Stored: stored, Duplicates: dups, Requests: g.requests, Retries: g.retries, Statuses: maps.Clone(g.statuses)}
 }
 
 func (g *goRecorder) sent() []sdkMessage {
@@ -902,7 +902,7 @@ func TestE2ESegmentGo(t *testing.T) {
 		stored, dups := checkStored(t, p, src, rec.sent(), from, to)
 		row := rec.row("503 then retry", stored, dups)
 		tb.add(row)
-		if row.Statuses[http.StatusServiceUnavailable] == 0 || row.Rtr == 0 || row.Statuses[http.StatusOK] != 1 {
+		if row.Statuses[http.StatusServiceUnavailable] == 0 || row.Retries == 0 || row.Statuses[http.StatusOK] != 1 {
 			t.Errorf("want a 503, a retry and one 200: %+v", row)
 		}
 	})
@@ -919,7 +919,7 @@ func TestE2ESegmentGo(t *testing.T) {
 		stored, dups := checkStored(t, p, src, rec.sent(), from, to)
 		row := rec.row("429 retried", stored, dups)
 		tb.add(row)
-		if row.Statuses[http.StatusTooManyRequests] == 0 || row.Rtr == 0 {
+		if row.Statuses[http.StatusTooManyRequests] == 0 || row.Retries == 0 {
 			t.Errorf("want a 429 from a source limited to 2 events/s (burst 3) for %d events, and retries: %+v", len(msgs), row)
 		}
 		rec.mu.Lock()
