@@ -123,6 +123,9 @@ func (v *Validator) Check(ctx context.Context, req *http.Request, reqBody []byte
 		vreq.Header.Set("Content-Type", "application/json")
 	}
 	vreq.Body = io.NopCloser(bytes.NewReader(body))
+	// kin-openapi re-reads the body through GetBody when it checks several
+	// security alternatives: it must yield the decoded body too.
+	vreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	vreq.ContentLength = int64(len(body))
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cairn-dev/cairn"
 )
@@ -87,7 +88,7 @@ func (s *Server) handleCreateSource(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	now := s.Now().UTC().Truncate(1e6)
+	now := s.Now().UTC().Truncate(time.Millisecond)
 	src := &cairn.Source{Name: in.Name, Enabled: in.Enabled == nil || *in.Enabled, CreatedAt: now, UpdatedAt: now}
 	if in.RateLimit != nil {
 		src.RateLimit = cairn.RateLimit{EventsPerSecond: in.RateLimit.EventsPerSecond, Burst: in.RateLimit.Burst}
@@ -157,7 +158,7 @@ func (s *Server) handleUpdateSource(w http.ResponseWriter, r *http.Request) {
 	if in.RotateWriteKey {
 		src.WriteKey = cairn.NewWriteKey()
 	}
-	src.UpdatedAt = s.Now().UTC().Truncate(1e6)
+	src.UpdatedAt = s.Now().UTC().Truncate(time.Millisecond)
 	if err := s.Sources.UpdateSource(r.Context(), src); err != nil {
 		s.writeError(w, r, sourceNotFound(err))
 		return

@@ -35,6 +35,7 @@ const (
 	ReasonUnsupported = "unsupported_media_type"
 	ReasonBacklogFull = "backlog_full"
 	ReasonSpoolError  = "spool_error"
+	ReasonRateLimited = "rate_limited"
 )
 
 // Metrics holds Cairn's Prometheus collectors. Its methods are safe for
@@ -138,7 +139,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	}
 	// Every rejection reason is reported from the start, so rate() works and
 	// dashboards show zero rather than no data.
-	for _, r := range []string{ReasonInvalid, ReasonTooLarge, ReasonUnsupported, ReasonBacklogFull, ReasonSpoolError} {
+	for _, r := range []string{ReasonInvalid, ReasonTooLarge, ReasonUnsupported, ReasonBacklogFull, ReasonSpoolError, ReasonRateLimited} {
 		m.rejected.WithLabelValues(r)
 	}
 	for _, k := range []string{cairn.EUNAVAILABLE, cairn.EINTERNAL} {
