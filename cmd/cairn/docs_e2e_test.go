@@ -284,6 +284,9 @@ type browser struct {
 	mu      sync.Mutex
 	nextID  int
 	waiting map[int]chan cdpReply
+	// onEvent, when set, is called (on the reading goroutine, so it must
+	// not send commands) with every DevTools event, e.g. Network.*.
+	onEvent func(method string, params json.RawMessage)
 }
 
 type cdpReply struct {
@@ -346,7 +349,7 @@ func startBrowser(t *testing.T, bin string) *browser {
 	return b
 }
 
-// read dispatches the replies to commands; events are ignored.
+// read dispatches the replies to commands, and events to onEvent.
 func (b *browser) read(r io.Reader) {
 	br := bufio.NewReader(r)
 	for {
@@ -355,10 +358,21 @@ func (b *browser) read(r io.Reader) {
 			return
 		}
 		var m struct {
-			ID int `json:"id"`
+			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
 			cdpReply
 		}
-		if json.Unmarshal(msg[:len(msg)-1], &m) != nil || m.ID == 0 {
+		if json.Unmarshal(msg[:len(msg)-1], &m) != nil {
+			continue
+		}
+		if m.ID == 0 {
+			b.mu.Lock()
+			on := b.onEvent
+			b.mu.Unlock()
+			if on != nil && m.Method != "" {
+				on(m.Method, m.Params)
+			}
 			continue
 		}
 		b.mu.Lock()
