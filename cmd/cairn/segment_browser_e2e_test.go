@@ -241,7 +241,7 @@ func TestE2ESegmentBrowser(t *testing.T) {
 					body := `[{"userId":"filler","sessionId":"s","type":"page_view"},{"userId":"filler","sessionId":"s","type":"page_view"}]`
 					resp, err := http.Post(p.URL+"/events", "application/json", strings.NewReader(body))
 					if err == nil {
-						resp.Body.Close()
+						_ = resp.Body.Close() // only the status matters
 						if resp.StatusCode != http.StatusAccepted {
 							err = fmt.Errorf("POST /events: %s", resp.Status)
 						}
