@@ -278,13 +278,6 @@ func redactErr(err error, uri string) error {
 // Database returns the database name in use.
 func (s *Store) Database() string { return s.cfg.Database }
 
-// Collection returns the events collection.
-func (s *Store) Collection() *mongo.Collection { return s.coll }
-
-// Client returns the driver client, for other collections in the same
-// deployment (accounts and sessions).
-func (s *Store) Client() *mongo.Client { return s.client }
-
 // opContext bounds ctx by OpTimeout when it has no deadline.
 func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
