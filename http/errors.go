@@ -60,6 +60,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &ae) {
 		body.Details = ae.Details
 	}
+	if errors.Is(err, cairn.ErrBodyMemory) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // memory frees as soon as requests finish
+	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(5))
 	}

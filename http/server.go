@@ -57,6 +57,14 @@ type Server struct {
 	AccessLog bool
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// BodyMemory bounds the bytes all in-flight request bodies may hold
+	// while they are read, decompressed and decoded
+	// (DefaultBodyMemory if zero); see bodyBudget.
+	BodyMemory int64
+	// BodyMemoryWait is how long a request waits for its first share of
+	// BodyMemory before it is refused with 503 (DefaultBodyMemoryWait if
+	// zero).
+	BodyMemoryWait time.Duration
 	// Now returns the current time (time.Now if nil).
 	Now func() time.Time
 
@@ -65,6 +73,7 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []string
 	started time.Time
+	budget  *bodyBudget
 
 	srv *http.Server
 	ln  net.Listener
@@ -93,6 +102,7 @@ func (s *Server) init() {
 			s.Rules = cairn.NewEventRules(nil, 24*time.Hour)
 		}
 		s.started = s.Now()
+		s.budget = newBodyBudget(s.BodyMemory, s.BodyMemoryWait)
 		s.mux = http.NewServeMux()
 		s.registerRoutes()
 		var h http.Handler = http.HandlerFunc(s.serveMux)

@@ -50,6 +50,7 @@ func newAccounts(cfg Config, store cairn.EventStore, logger *slog.Logger) (*acco
 		Secret:         secret,
 		BaseURL:        cfg.AuthURL,
 		TrustedOrigins: cfg.TrustedOrigins,
+		TrustedProxies: cfg.TrustedProxies,
 		Production:     cfg.Production(),
 		Logger:         logger,
 	})

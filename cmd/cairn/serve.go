@@ -106,6 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Middleware:     []func(http.Handler) http.Handler{acc.api.CORS},
 		ObserveRequest: m.obs.ObserveRequest,
 		AccessLog:      cfg.AccessLog,
+		BodyMemory:     cfg.BodyMemory,
 		OnRejected:     m.obs.OnRejected,
 		Metrics:        m.obs.Handler,
 	}
