@@ -68,12 +68,13 @@ type Server struct {
 	// Now returns the current time (time.Now if nil).
 	Now func() time.Time
 
-	once    sync.Once
-	handler http.Handler
-	mux     *http.ServeMux
-	routes  []string
-	started time.Time
-	budget  *bodyBudget
+	once     sync.Once
+	handler  http.Handler
+	mux      *http.ServeMux
+	routes   []string
+	started  time.Time
+	budget   *bodyBudget
+	refusals refusalLog
 
 	srv *http.Server
 	ln  net.Listener
