@@ -3,6 +3,7 @@ package wal_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +115,11 @@ func TestDiskFull(t *testing.T) {
 			if w.Err() == nil {
 				t.Error("Err() is nil after a failed append")
 			}
+			// A reader following the spool reads up to the failure (its
+			// buffer may take in the unacknowledged bytes after it).
+			live := w.NewReader(wal.Position{})
+			defer live.Close()
+			liveGot := follow(t, live, nil)
 			if !tt.recover {
 				closed = true
 				if err := w.Close(); err != nil {
@@ -142,6 +148,9 @@ func TestDiskFull(t *testing.T) {
 				t.Errorf("Err() = %v after recovery, want nil", err)
 			}
 			want = append(want, appendN(t, w, 1001, 5)...)
+			if liveGot = follow(t, live, liveGot); !slices.Equal(liveGot, want) {
+				t.Errorf("a reader open across the failure read %d records, want %d", len(liveGot), len(want))
+			}
 			got, errs := readAll(t, w, true)
 			if len(errs) > 0 {
 				t.Errorf("reading after recovery reported damage: %v", errs)
@@ -161,5 +170,22 @@ func TestDiskFull(t *testing.T) {
 				t.Errorf("after reopen: %d records (want %d), damage %v", len(got), len(want), errs)
 			}
 		})
+	}
+}
+
+// follow reads r to its current end, appending the records to got; any
+// damage reported fails the test.
+func follow(t *testing.T, r *wal.Reader, got []string) []string {
+	t.Helper()
+	for {
+		b, _, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return got
+		}
+		if err != nil {
+			t.Errorf("reader: %v", err)
+			continue
+		}
+		got = append(got, string(b))
 	}
 }
