@@ -45,7 +45,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const (
@@ -102,7 +101,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:                       cache,
-		FS:                          noPreallocFS{vfs.Default},
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
