@@ -15,7 +15,7 @@ import (
 const (
 	// DefaultBodyMemory is the default budget for request-body memory
 	// across all in-flight requests.
-	DefaultBodyMemory = 256 << 20
+	DefaultBodyMemory = 64 << 20
 	// DefaultBodyMemoryWait is how long a request waits, by default, for
 	// its first share of the budget.
 	DefaultBodyMemoryWait = time.Second
