@@ -75,7 +75,7 @@ func numberProblem(s []byte) (string, bool) {
 			frac = true
 		}
 	}
-	if !frac && digits <= 18 || frac && digits <= 15 && bytes.IndexAny(s, "eE") < 0 {
+	if !frac && digits <= 18 || frac && digits <= 15 && !bytes.ContainsAny(s, "eE") {
 		return "", true // fits an int64, or 15 significant digits round-trip
 	}
 	str := string(s)

@@ -117,7 +117,7 @@ func (h *Handler) Routes() map[string]http.Handler {
 // limited wraps a Better Auth endpoint with the rate limiter.
 func (h *Handler) limited(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.limiter != nil && !h.limiter.limit(w, r, strings.TrimPrefix(r.URL.Path, "/api/auth"), clientIP(r, h.trusted)) {
+		if h.limiter != nil && !h.limiter.limit(w, strings.TrimPrefix(r.URL.Path, "/api/auth"), clientIP(r, h.trusted)) {
 			return
 		}
 		next(w, r)

@@ -150,9 +150,10 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// limit applies the rate limit for one request under /api/auth and writes
+// limit applies the rate limit for one request from client (see clientIP)
+// under /api/auth and writes
 // the 429 when it is over. It reports whether the request may proceed.
-func (l *rateLimiter) limit(w http.ResponseWriter, r *http.Request, path, client string) bool {
+func (l *rateLimiter) limit(w http.ResponseWriter, path, client string) bool {
 	ok, retry := l.allow(client+"|"+path, limitFor(path))
 	if !ok {
 		w.Header().Set("X-Retry-After", strconv.Itoa(retry))

@@ -44,14 +44,14 @@ func TestMalformedHTTPAnsweredByNetHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			go func() { _, _ = io.WriteString(c, tt.raw) }()
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatalf("read response: %v", err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			ct := resp.Header.Get("Content-Type")
 			if resp.StatusCode != tt.status || strings.HasPrefix(ct, "application/json") != tt.json {
 				t.Errorf("status %d Content-Type %q; want %d, JSON %v", resp.StatusCode, ct, tt.status, tt.json)
