@@ -151,8 +151,8 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 }
 
 // limit applies the rate limit for one request from client (see clientIP)
-// under /api/auth and writes
-// the 429 when it is over. It reports whether the request may proceed.
+// under /api/auth and writes the 429 when it is over. It reports whether the
+// request may proceed.
 func (l *rateLimiter) limit(w http.ResponseWriter, path, client string) bool {
 	ok, retry := l.allow(client+"|"+path, limitFor(path))
 	if !ok {
