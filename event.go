@@ -206,6 +206,9 @@ func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Even
 	default:
 		ev.Payload = raw.Payload
 	}
+	if field, msg := CheckPayload(ev.Payload); field != "" {
+		fail(field, "%s", msg)
+	}
 
 	switch {
 	case len(raw.OccurredAt) == 0 || isNull(raw.OccurredAt):

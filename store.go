@@ -100,6 +100,9 @@ var (
 	ErrSpoolFailed = errors.New("spool failed")
 	// ErrIngestClosed means the ingester is closed or closing.
 	ErrIngestClosed = errors.New("ingester closed")
+	// ErrBodyMemory means the memory budget for request bodies being
+	// decoded is exhausted (too many large bodies in flight at once).
+	ErrBodyMemory = errors.New("request body memory budget exhausted")
 )
 
 // Reasons events are refused at ingest: the one set of names shared by the
@@ -118,6 +121,9 @@ const (
 	RejectSpoolError = "spool_error"
 	// RejectClosed: the ingester is shutting down (503, ErrIngestClosed).
 	RejectClosed = "closed"
+	// RejectBusy: the memory budget for request bodies is exhausted (503,
+	// ErrBodyMemory).
+	RejectBusy = "busy"
 	// RejectCanceled: the request's context ended before the events were
 	// synced (client gone or deadline).
 	RejectCanceled = "canceled"
@@ -129,7 +135,7 @@ const (
 
 // RejectReasons lists every Reject* name, for pre-registering metric series.
 var RejectReasons = []string{RejectInvalid, RejectTooLarge, RejectUnsupported,
-	RejectBacklogFull, RejectSpoolError, RejectClosed, RejectCanceled, RejectInternal, RejectRateLimited}
+	RejectBacklogFull, RejectSpoolError, RejectClosed, RejectBusy, RejectCanceled, RejectInternal, RejectRateLimited}
 
 // RejectReason returns the Reject* name for an error refusing events at
 // ingest (from decoding or from Ingester.Ingest), and "" for nil.
@@ -143,6 +149,8 @@ func RejectReason(err error) string {
 		return RejectSpoolError
 	case errors.Is(err, ErrIngestClosed):
 		return RejectClosed
+	case errors.Is(err, ErrBodyMemory):
+		return RejectBusy
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return RejectCanceled
 	}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -52,6 +53,11 @@ type Config struct {
 	// server under either name with no settings. Meant for development
 	// without a BaseURL only; production stays strict.
 	TrustLoopback bool
+	// TrustedProxies are the reverse proxies (CAIRN_TRUSTED_PROXIES) whose
+	// X-Forwarded-For header names the client for the rate limit and the
+	// session record; from any other peer the header is ignored. Empty
+	// trusts none.
+	TrustedProxies []netip.Prefix
 	// Now is the clock of the rate limiter; nil uses time.Now.
 	Now func() time.Time
 	// Logger receives the handler's logs, already narrowed by the caller
@@ -66,6 +72,7 @@ type Handler struct {
 	cookies  cookies
 	origins  origins
 	limiter  *rateLimiter // nil when rate limiting is off
+	trusted  []netip.Prefix
 	logger   *slog.Logger
 }
 
@@ -82,6 +89,7 @@ func New(accounts *auth.Service, cfg Config) (*Handler, error) {
 		signer:   NewSigner(cfg.Secret),
 		origins:  newOrigins(cfg.BaseURL, cfg.TrustedOrigins, cfg.TrustLoopback),
 		logger:   cfg.Logger,
+		trusted:  cfg.TrustedProxies,
 	}
 	secure := strings.HasPrefix(strings.ToLower(cfg.BaseURL), "https://") || (cfg.BaseURL == "" && cfg.Production)
 	h.cookies = cookies{signer: h.signer, secure: secure}
@@ -115,7 +123,7 @@ func (h *Handler) Routes() map[string]http.Handler {
 // limited wraps a Better Auth endpoint with the rate limiter.
 func (h *Handler) limited(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.limiter != nil && !h.limiter.limit(w, r, strings.TrimPrefix(r.URL.Path, "/api/auth")) {
+		if h.limiter != nil && !h.limiter.limit(w, strings.TrimPrefix(r.URL.Path, "/api/auth"), clientIP(r, h.trusted)) {
 			return
 		}
 		next(w, r)
@@ -173,8 +181,8 @@ func (h *Handler) accountError(r *http.Request, err error) *apiError {
 }
 
 // client describes the request's client for the session record.
-func client(r *http.Request, dontRemember bool) auth.Client {
-	return auth.Client{IPAddress: clientIP(r), UserAgent: r.UserAgent(), DontRemember: dontRemember}
+func (h *Handler) client(r *http.Request, dontRemember bool) auth.Client {
+	return auth.Client{IPAddress: clientIP(r, h.trusted), UserAgent: r.UserAgent(), DontRemember: dontRemember}
 }
 
 // setSessionCookie sets the session cookie and, for bearer clients, the

@@ -48,7 +48,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dontRemember := rememberSet && !rememberMe
-	sess, user, err := h.accounts.SignUp(r.Context(), in, client(r, dontRemember))
+	sess, user, err := h.accounts.SignUp(r.Context(), in, h.client(r, dontRemember))
 	if err != nil {
 		writeAPIError(w, h.accountError(r, err))
 		return
@@ -91,7 +91,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dontRemember := rememberSet && !rememberMe
-	sess, user, err := h.accounts.SignIn(r.Context(), email, password, client(r, dontRemember))
+	sess, user, err := h.accounts.SignIn(r.Context(), email, password, h.client(r, dontRemember))
 	if err != nil {
 		writeAPIError(w, h.accountError(r, err))
 		return

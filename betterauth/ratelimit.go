@@ -1,6 +1,7 @@
 package betterauth
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -74,28 +75,86 @@ func limitFor(path string) int {
 	return rateMax
 }
 
-// clientIP returns the address a request is rate-limited and recorded by.
-// A single-entry X-Forwarded-For is believed only from a loopback or private
-// peer (a reverse proxy), since anyone else could forge it.
-func clientIP(r *http.Request) string {
+// clientIP returns the address a request is rate-limited and recorded by:
+// the peer, unless the peer is one of the trusted proxies. Then
+// X-Forwarded-For is read from the right (each proxy appends the address it
+// received from), skipping trusted proxies, and the first address that is
+// not one is the client; entries left of it are the client's to forge and
+// are never believed. A malformed entry stops the walk at the peer.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if xff := strings.TrimSpace(r.Header.Get("X-Forwarded-For")); xff != "" && !strings.Contains(xff, ",") {
-		if peer, err := netip.ParseAddr(host); err == nil && (peer.IsLoopback() || peer.IsPrivate()) {
-			if a, err := netip.ParseAddr(xff); err == nil {
-				return a.String()
-			}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := ""
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			return host
+		}
+		client = a.Unmap().String()
+		if !isTrusted(a, trusted) {
+			return client
 		}
 	}
-	return host
+	if client == "" { // no header: the proxy itself
+		return host
+	}
+	return client // every hop a trusted proxy: the leftmost
 }
 
-// limit applies the rate limit for one request under /api/auth and writes
-// the 429 when it is over. It reports whether the request may proceed.
-func (l *rateLimiter) limit(w http.ResponseWriter, r *http.Request, path string) bool {
-	ok, retry := l.allow(clientIP(r)+"|"+path, limitFor(path))
+// isTrusted reports whether a is within one of the trusted prefixes.
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxies parses a comma-separated list of IP addresses and
+// CIDR prefixes (CAIRN_TRUSTED_PROXIES); an empty string is none.
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR prefix", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR prefix", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// limit applies the rate limit for one request from client (see clientIP)
+// under /api/auth and writes the 429 when it is over. It reports whether the
+// request may proceed.
+func (l *rateLimiter) limit(w http.ResponseWriter, path, client string) bool {
+	ok, retry := l.allow(client+"|"+path, limitFor(path))
 	if !ok {
 		w.Header().Set("X-Retry-After", strconv.Itoa(retry))
 		writeAPIError(w, errTooManyRequests)

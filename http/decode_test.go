@@ -130,6 +130,11 @@ func TestDecodeEventsInvalid(t *testing.T) {
 		{"TypeNotString", `{"userId":"u","sessionId":"s","type":["page_view"]}`, []string{"type"}},
 		{"PayloadArray", `{"userId":"u","sessionId":"s","type":"page_view","payload":[1]}`, []string{"payload"}},
 		{"PayloadString", `{"userId":"u","sessionId":"s","type":"page_view","payload":"x"}`, []string{"payload"}},
+		// Payloads a store could not keep as sent (issue 15): refused in
+		// both store modes, naming the field.
+		{"PayloadNumberOverflow", `{"userId":"u","sessionId":"s","type":"page_view","payload":{"v":1e400}}`, []string{"payload.v"}},
+		{"Payload30DigitInteger", `{"userId":"u","sessionId":"s","type":"page_view","payload":{"a":[{"id":123456789012345678901234567890}]}}`, []string{"payload.a[0].id"}},
+		{"PayloadTooDeep", `{"userId":"u","sessionId":"s","type":"page_view","payload":` + strings.Repeat(`{"d":`, 64) + `{}` + strings.Repeat(`}`, 64) + `}`, []string{"payload" + strings.Repeat(".d", 64)}},
 		{"BadDate", `{"userId":"u","sessionId":"s","type":"page_view","occurredAt":"yesterday"}`, []string{"occurredAt"}},
 		{"DateBool", `{"userId":"u","sessionId":"s","type":"page_view","occurredAt":true}`, []string{"occurredAt"}},
 		{"EpochFraction", `{"userId":"u","sessionId":"s","type":"page_view","occurredAt":1.5}`, []string{"occurredAt"}},

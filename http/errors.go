@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/cairn-dev/cairn"
 )
@@ -58,7 +60,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case status >= 500 && code != cairn.EUNAVAILABLE:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
-		log.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		// A failing spool or a full budget refuses every request: warn once
+		// per interval and cause, with how many were refused meanwhile.
+		if n, ok := s.refusals.allow(cairn.ErrorMessage(err), s.Now()); ok {
+			log.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err,
+				"refused_since_last_warning", n)
+		} else {
+			log.Debug("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	default:
 		log.Debug("request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
@@ -67,10 +76,41 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &ae) {
 		body.Details = ae.Details
 	}
+	if errors.Is(err, cairn.ErrBodyMemory) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // memory frees as soon as requests finish
+	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(5))
 	}
 	s.writeJSON(w, r, status, body)
+}
+
+// refusalLogInterval is the most often one cause of 503 refusals is logged
+// at WARN.
+const refusalLogInterval = 10 * time.Second
+
+// refusalLog rate-limits the WARN line for refused requests, per cause.
+type refusalLog struct {
+	mu    sync.Mutex
+	last  map[string]time.Time
+	count map[string]int // refusals not warned about since last
+}
+
+// allow reports whether a refusal for cause may be logged at now, and how
+// many were refused since the last line for it.
+func (l *refusalLog) allow(cause string, now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.count = map[string]time.Time{}, map[string]int{}
+	}
+	if t, ok := l.last[cause]; ok && now.Sub(t) < refusalLogInterval {
+		l.count[cause]++
+		return 0, false
+	}
+	n := l.count[cause]
+	l.last[cause], l.count[cause] = now, 0
+	return n, true
 }
 
 // writeJSON writes v as a JSON response with the given status.

@@ -3,6 +3,8 @@ package http
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,15 +38,21 @@ type AcceptedResponse struct {
 }
 
 // handleEvents serves POST /events: authenticate the write key if any,
-// decode, validate, append durably, 202.
+// decode, validate, append durably, 202. The body's memory is drawn from
+// the server's bodyBudget until the events are durable.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	src, err := s.eventsSource(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	events, err := s.decodeEvents(w, r)
+	lease := s.newLease(r)
+	defer lease.release()
+	events, err := s.decodeEvents(w, r, lease)
 	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return // client went away; nothing acknowledged
+		}
 		s.reject(err, max(1, len(events)))
 		s.writeError(w, r, err)
 		return
@@ -96,26 +104,39 @@ func (s *Server) rejectReason(reason string, n int) {
 }
 
 // decodeEvents reads, decompresses, parses and validates the request body.
-// On error it returns EINVALID (400), ETOOLARGE (413) or EUNSUPPORTED (415).
-func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]cairn.Event, error) {
+// On error it returns EINVALID (400), ETOOLARGE (413), EUNSUPPORTED (415)
+// or, when the body budget is exhausted, EUNAVAILABLE (503).
+func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request, lease *bodyLease) ([]cairn.Event, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/plain") {
 			return nil, cairn.Errorf(cairn.EUNSUPPORTED, "Content-Type must be application/json or text/plain.")
 		}
 	}
-	body, err := readBody(w, r, MaxBodyBytes, MaxDecodedBytes)
+	body, err := s.readBody(w, r, lease, MaxBodyBytes, MaxDecodedBytes)
 	if err != nil {
 		return nil, err
 	}
 	return DecodeEvents(body, s.Now(), s.Rules)
 }
 
-// readBody reads the request body: at most maxWire bytes on the wire and,
-// with Content-Encoding gzip, at most maxDecoded bytes decompressed. It
-// returns ETOOLARGE over a limit, EUNSUPPORTED for another encoding and
-// EINVALID for a body that cannot be read or a malformed gzip stream.
-func readBody(w http.ResponseWriter, r *http.Request, maxWire, maxDecoded int64) ([]byte, error) {
+// decodeFactor is how many times its size a body's decoded events and
+// their spool record are counted in the body budget, on top of the body.
+const decodeFactor = 2
+
+// readBody reads a request body of events for decoding: at most maxWire
+// bytes on the wire, gzip (Content-Encoding gzip or x-gzip) inflated to at
+// most maxDecoded. Every byte it holds — the wire bytes, the
+// inflated bytes, and decodeFactor times the body for the events decoded
+// from it — is drawn from lease, so the server's bodyBudget bounds the
+// memory of all concurrent bodies; the caller releases the lease once the
+// events are no longer needed. Routes that accept event bodies (POST
+// /events, and tracking APIs reusing this reader) must read through it.
+//
+// It returns EUNSUPPORTED for another encoding, ETOOLARGE over a limit,
+// EINVALID for an unreadable or malformed gzip body, and EUNAVAILABLE
+// (503, Retry-After 1) when the budget cannot cover the body in time.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, lease *bodyLease, maxWire, maxDecoded int64) ([]byte, error) {
 	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -124,11 +145,25 @@ func readBody(w http.ResponseWriter, r *http.Request, maxWire, maxDecoded int64)
 	default:
 		return nil, cairn.Errorf(cairn.EUNSUPPORTED, "Content-Encoding %q is not supported; use gzip or none.", enc)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWire))
+	if r.ContentLength > maxWire {
+		return nil, cairn.Errorf(cairn.ETOOLARGE, "Request body exceeds %d bytes.", maxWire)
+	}
+	hint := r.ContentLength
+	if !gz && hint > 0 {
+		// Take the whole share up front, while the request may still wait
+		// for it: the body and what it decodes to.
+		if err := lease.reserve((decodeFactor + 1) * (hint + 1)); err != nil {
+			return nil, err
+		}
+	}
+	body, err := lease.readAll(http.MaxBytesReader(w, r.Body, maxWire), hint, maxWire)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, cairn.Errorf(cairn.ETOOLARGE, "Request body exceeds %d bytes.", maxWire)
+		case errors.Is(err, errBodyMemory), errors.Is(err, context.Canceled):
+			return nil, err
 		}
 		return nil, cairn.Errorf(cairn.EINVALID, "Cannot read request body.")
 	}
@@ -137,13 +172,25 @@ func readBody(w http.ResponseWriter, r *http.Request, maxWire, maxDecoded int64)
 		if err != nil {
 			return nil, cairn.Errorf(cairn.EINVALID, "Malformed gzip body.")
 		}
-		body, err = io.ReadAll(io.LimitReader(zr, maxDecoded+1))
+		// The gzip trailer states the inflated size (mod 2^32): a hint
+		// only, so a body that lies costs buffer growth, never more.
+		inflated := int64(0)
+		if len(body) >= 4 {
+			inflated = min(int64(binary.LittleEndian.Uint32(body[len(body)-4:])), maxDecoded)
+		}
+		body, err = lease.readAll(zr, inflated, maxDecoded)
 		if err != nil {
+			if errors.Is(err, errBodyMemory) || errors.Is(err, context.Canceled) {
+				return nil, err
+			}
 			return nil, cairn.Errorf(cairn.EINVALID, "Malformed gzip body.")
 		}
 		if int64(len(body)) > maxDecoded {
 			return nil, cairn.Errorf(cairn.ETOOLARGE, "Decompressed body exceeds %d bytes.", maxDecoded)
 		}
+	}
+	if err := lease.grow(decodeFactor * int64(len(body))); err != nil {
+		return nil, err
 	}
 	return body, nil
 }

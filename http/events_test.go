@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -300,4 +302,41 @@ func TestPostEventsRejectReason(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnavailableLogRateLimited sends many requests refused with 503 (the
+// spool failing on a full disk) and checks that they do not each log a
+// WARN line: one line per interval, with the count of the others.
+func TestUnavailableLogRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	ing := &fakeIngester{err: &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Spool unavailable; retry later.", Err: cairn.ErrSpoolFailed}}
+	s := newServer(ing, nopStore{})
+	s.Logger = slog.New(slog.NewJSONHandler(&syncWriter{w: &buf}, nil))
+	h := s.Handler()
+	for range 500 {
+		if rec := post(t, h, []byte(`{"userId":"u","sessionId":"s","type":"page_view"}`)); rec.Code != 503 {
+			t.Fatalf("status %d, want 503", rec.Code)
+		}
+	}
+	warns := 0
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) {
+			warns++
+		}
+	}
+	if warns == 0 || warns > 2 {
+		t.Errorf("%d WARN lines for 500 refused requests, want 1 (rate-limited):\n%s", warns, buf.String())
+	}
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -98,15 +98,25 @@ type Server struct {
 	// the request's session in the context when there is one (none
 	// otherwise: the console shows its sign-in form).
 	Console Console
+	// BodyMemory bounds the bytes all in-flight request bodies may hold
+	// while they are read, decompressed and decoded
+	// (DefaultBodyMemory if zero); see bodyBudget.
+	BodyMemory int64
+	// BodyMemoryWait is how long a request waits for its first share of
+	// BodyMemory before it is refused with 503 (DefaultBodyMemoryWait if
+	// zero).
+	BodyMemoryWait time.Duration
 	// Now returns the current time (time.Now if nil).
 	Now func() time.Time
 
-	once    sync.Once
-	handler http.Handler
-	mux     *http.ServeMux
-	routes  []string
-	started time.Time
-	limiter sourceLimiter
+	once     sync.Once
+	handler  http.Handler
+	mux      *http.ServeMux
+	routes   []string
+	started  time.Time
+	limiter  sourceLimiter
+	budget   *bodyBudget
+	refusals refusalLog
 	// shutdown is closed at Shutdown, ending live streams.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
@@ -145,6 +155,7 @@ func (s *Server) init() {
 		}
 		s.started = s.Now()
 		s.shutdown = make(chan struct{})
+		s.budget = newBodyBudget(s.BodyMemory, s.BodyMemoryWait)
 		s.mux = http.NewServeMux()
 		s.registerRoutes()
 		var h http.Handler = http.HandlerFunc(s.serveMux)

@@ -73,8 +73,11 @@ func (s *Server) handleTracking(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Content-Type is ignored: browsers send text/plain, gzipping SDKs
-	// application/x-www-form-urlencoded.
-	body, err := readBody(w, r, segment.DefaultMaxBatchBytes, segment.DefaultMaxBatchBytes)
+	// application/x-www-form-urlencoded. The body's memory comes from the
+	// server's bodyBudget, as for POST /events, until the events are durable.
+	lease := s.newLease(r)
+	defer lease.release()
+	body, err := s.readBody(w, r, lease, segment.DefaultMaxBatchBytes, segment.DefaultMaxBatchBytes)
 	if err != nil {
 		s.reject(err, 1)
 		s.writeError(w, r, trackingError(err))

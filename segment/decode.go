@@ -69,6 +69,7 @@ const (
 	ReasonInvalidTimestamp  = "invalid_timestamp"    // a timestamp that is not ISO 8601 or out of range
 	ReasonInvalidMessageID  = "invalid_message_id"   // messageId not a string or number
 	ReasonInvalidContext    = "invalid_context"      // context or integrations not an object
+	ReasonInvalidPayload    = "invalid_payload"      // payload nests too deep or holds an inexact number (cairn.CheckPayload)
 	ReasonInvalidWriteKey   = "invalid_write_key"    // writeKey not a string
 	ReasonWriteKeyMismatch  = "write_key_mismatch"   // a write key other than the request's
 )
@@ -443,6 +444,12 @@ func (d *decoder) message(index int, raw []byte, fields []field, call string) {
 		return
 	}
 	m.Event.Payload = buildPayload(fields, context, integrations)
+	if field, _ := cairn.CheckPayload(m.Event.Payload); field != "" {
+		// What a store could not keep as sent is refused, as POST /events
+		// refuses it.
+		reject(ReasonInvalidPayload)
+		return
+	}
 	m.Event.SessionID = sessionID(context, integrations)
 
 	// Times.

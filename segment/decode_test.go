@@ -315,3 +315,31 @@ func TestDecodeBatchContextCountsTowardsMessageSize(t *testing.T) {
 		t.Fatalf("%d accepted, %d rejected (%+v)", len(req.Messages), len(req.Rejected), req.Rejected[:1])
 	}
 }
+
+// TestDecodeUnstorablePayload: a message whose payload a store could not
+// keep as sent (too deep, a number no float64 holds) is rejected with
+// invalid_payload, as POST /events refuses it; the others are accepted.
+func TestDecodeUnstorablePayload(t *testing.T) {
+	deep := strings.Repeat(`{"d":`, 70) + `1` + strings.Repeat(`}`, 70)
+	body := `{"batch":[
+		{"type":"track","messageId":"ok","userId":"u","event":"A","properties":{"n":1.5,"big":9007199254740993}},
+		{"type":"track","messageId":"huge","userId":"u","event":"A","properties":{"n":1e400}},
+		{"type":"track","messageId":"digits","userId":"u","event":"A","properties":{"n":123456789012345678901234567890}},
+		{"type":"track","messageId":"deep","userId":"u","event":"A","properties":` + deep + `},
+		{"type":"identify","messageId":"ctx","userId":"u","context":{"x":1e999}}]}`
+	req, err := segment.Decode([]byte(body), "b", recv, segment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Messages) != 1 || req.Messages[0].Event.EventID != "ok" {
+		t.Errorf("accepted %+v, want only ok", req.Messages)
+	}
+	var got []string
+	for _, r := range req.Rejected {
+		got = append(got, r.MessageID+":"+r.Reason)
+	}
+	want := "huge:invalid_payload digits:invalid_payload deep:invalid_payload ctx:invalid_payload"
+	if strings.Join(got, " ") != want {
+		t.Errorf("rejected %v, want %s", got, want)
+	}
+}

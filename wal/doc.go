@@ -64,6 +64,25 @@
 //
 // Open then starts a fresh segment, so older segments are immutable.
 //
+// # Write failures (disk full, I/O errors)
+//
+// After a failed write or fsync the state of the active segment is unknown
+// (the kernel may have dropped dirty pages), so nothing more is written to
+// it: every append waiting in that group commit gets the error (none of
+// them was acknowledged), Err reports it, and further appends are refused
+// with it. At most every RetryInterval (one second by default) — on the
+// next append, or by itself when none comes — the spool tries to recover:
+// it abandons the segment, cutting it back to its last synced record (best
+// effort; its synced records stay readable, and the Reader moves on to the
+// next segment at its end), creates a fresh segment (header written and
+// fsynced, renamed, directory fsynced), and only then clears the failure;
+// the group that triggered it is written and fsynced there before any
+// append is acknowledged. A failed attempt leaves the spool failed until the
+// next. The first failure is logged at ERROR, repeats at most every 30
+// seconds at WARN with their count, the recovery at INFO. Close after a
+// failure discards only unacknowledged bytes and returns nil. Errors name
+// the segment file (never its temporary name).
+//
 // # Checkpoint
 //
 // The spool also keeps its committed position: Commit(pos) records that

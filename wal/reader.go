@@ -79,11 +79,12 @@ func (s *segmentReader) next(buf []byte) ([]byte, error) {
 // Reader returns the spool's records in order, from a starting position up
 // to the last synced record. It is not safe for concurrent use.
 type Reader struct {
-	w   *WAL
-	pos Position
-	f   *os.File
-	sc  *segmentScan
-	buf []byte
+	w       *WAL
+	pos     Position
+	f       *os.File
+	sc      *segmentScan
+	buf     []byte
+	limited bool // the last read stopped at the synced end of the active segment
 }
 
 // NewReader returns a Reader starting at pos. A position before the oldest
@@ -116,7 +117,17 @@ func (r *Reader) Next() ([]byte, Position, error) {
 		limit := int64(-1)
 		if r.pos.Segment == synced.Segment {
 			limit = synced.Offset
+		} else if r.limited {
+			// The segment was active when last read and is not any more.
+			// Its read-ahead may hold bytes past the synced end that a
+			// recovering spool has since cut (see WAL.recover): reread it
+			// from the file.
+			r.limited = false
+			if err := r.reopen(); err != nil {
+				return nil, r.pos, err
+			}
 		}
+		r.limited = limit >= 0
 		rec, err := r.sc.next(r.buf, limit)
 		if errors.Is(err, io.EOF) {
 			if r.pos.Segment < synced.Segment {
@@ -163,6 +174,16 @@ func (r *Reader) open() error {
 	r.f, r.sc = f, sc
 	r.pos.Offset = sc.off()
 	return err
+}
+
+// reopen drops the current segment's file and read-ahead and opens it again
+// at the reader's position.
+func (r *Reader) reopen() error {
+	if r.f != nil {
+		r.f.Close() //nolint:errcheck // a read-only segment handle, reopened below
+		r.f, r.sc = nil, nil
+	}
+	return r.open()
 }
 
 func (r *Reader) advance(seg int) {

@@ -30,6 +30,11 @@ const (
 	DefaultSegmentSize = 64 << 20
 	// maxGroupBytes bounds how much one group commit writes.
 	maxGroupBytes = 16 << 20
+	// DefaultRetryInterval is how often a failed spool tries to become
+	// writable again.
+	DefaultRetryInterval = time.Second
+	// failureLogInterval bounds how often repeated failures are logged.
+	failureLogInterval = 30 * time.Second
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -91,6 +96,10 @@ type Options struct {
 	// OnSync, if set, is called after every group commit with its duration,
 	// record count and byte count.
 	OnSync func(d time.Duration, records, bytes int)
+	// RetryInterval is how often a failed spool (disk full, I/O error)
+	// tries to recover: on the next append after it, or by itself
+	// (DefaultRetryInterval if zero).
+	RetryInterval time.Duration
 }
 
 type appendReq struct {
@@ -125,8 +134,13 @@ type WAL struct {
 	resets    int64         // invalid checkpoints discarded
 	first     int           // oldest segment on disk
 	segBytes  map[int]int64 // size of each segment on disk
-	failed    error         // set when the spool can no longer be written
+	failed    error         // set while the spool cannot be written
+	retryAt   time.Time     // when a failed spool next tries to recover
 	closed    bool
+
+	// Owned by the writer goroutine: rate-limited failure logging.
+	failLogged time.Time
+	failQuiet  int // failures not logged since failLogged
 }
 
 // Open opens (creating if needed) the spool in dir, repairs a torn tail in
@@ -138,6 +152,9 @@ func Open(dir string, opts Options) (*WAL, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create spool dir: %w", err)
@@ -354,9 +371,14 @@ func segmentHeader() []byte {
 	return h
 }
 
-// createSegment creates segment n atomically and makes it the active one.
+// createSegment creates segment n atomically (header written and synced
+// under a temporary name, renamed, directory synced) and makes it the active
+// one, opened under its final name so errors name the segment.
 func (w *WAL) createSegment(n int) error {
 	tmp := w.segPath(n) + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale %s: %w", tmp, err)
+	}
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment %d: %w", n, err)
@@ -377,6 +399,14 @@ func (w *WAL) createSegment(n int) error {
 		f.Close() //nolint:errcheck // error path: the error below is returned
 		return err
 	}
+	// Reopen under the final name: an *os.File's errors name the path it
+	// was opened with, and the temporary name is gone.
+	final, err := os.OpenFile(w.segPath(n), os.O_WRONLY|os.O_APPEND, 0)
+	f.Close() //nolint:errcheck // its header was written and fsynced above; writes go through final
+	if err != nil {
+		return fmt.Errorf("open segment %d: %w", n, err)
+	}
+	f = final
 	w.f, w.seg, w.size = f, n, headerSize
 	if w.bw == nil {
 		w.bw = bufio.NewWriterSize(f, 1<<20)
@@ -410,13 +440,13 @@ func (w *WAL) Append(ctx context.Context, data []byte) (Position, error) {
 	}
 	req := &appendReq{data: data, done: make(chan appendResult, 1)}
 	w.mu.Lock()
-	closed, failed := w.closed, w.failed
+	closed, failed, retryAt := w.closed, w.failed, w.retryAt
 	w.mu.Unlock()
 	if closed {
 		return Position{}, ErrClosed
 	}
-	if failed != nil {
-		return Position{}, failed
+	if failed != nil && time.Now().Before(retryAt) {
+		return Position{}, failed // a recovery attempt is not due yet
 	}
 	select {
 	case w.reqs <- req:
@@ -439,10 +469,27 @@ func (w *WAL) run() {
 	defer close(w.stopped)
 	group := make([]*appendReq, 0, 256)
 	positions := make([]Position, 0, 256)
+	probe := time.NewTimer(time.Hour)
+	probe.Stop()
+	defer probe.Stop()
 	for {
 		var first *appendReq
+		if w.Err() != nil {
+			probe.Reset(w.opts.RetryInterval)
+		}
 		select {
 		case first = <-w.reqs:
+		case <-probe.C:
+			// Recover without waiting for traffic, so /health clears.
+			w.mu.Lock()
+			failed := w.failed != nil
+			w.mu.Unlock()
+			if failed {
+				if err := w.recover(); err != nil {
+					_ = w.noteFailure(err) // recorded in w.failed; appends report it
+				}
+			}
+			continue
 		case <-w.quit:
 			// Drain what was queued before Close.
 			select {
@@ -463,6 +510,7 @@ func (w *WAL) run() {
 				break gather
 			}
 		}
+		probe.Stop()
 		positions = positions[:0]
 		err := w.writeGroup(group, &positions)
 		for i, r := range group {
@@ -480,7 +528,9 @@ func (w *WAL) writeGroup(group []*appendReq, positions *[]Position) error {
 	failed := w.failed
 	w.mu.Unlock()
 	if failed != nil {
-		return failed
+		if err := w.recover(); err != nil {
+			return w.noteFailure(err)
+		}
 	}
 	start := time.Now()
 	var frame [frameSize]byte
@@ -539,16 +589,78 @@ func (w *WAL) rotate() error {
 }
 
 // fail puts the spool in a failed state: after a write or fsync error the
-// state of the file is unknown, so no further append is acknowledged. What
-// was synced before stays readable.
+// state of the active segment is unknown, so nothing more is written to it
+// and appends are refused until recover succeeds. What was synced before
+// stays readable.
 func (w *WAL) fail(err error) error {
-	w.log.Error("spool write failed; refusing further appends", "err", err)
 	w.mu.Lock()
-	if w.failed == nil {
-		w.failed = err
-	}
+	first := w.failed == nil
+	w.failed = err
+	w.retryAt = time.Now().Add(w.opts.RetryInterval)
 	w.mu.Unlock()
+	if first {
+		w.log.Error("spool write failed; refusing appends until a fresh segment can be written and synced",
+			"err", err, "retry_every", w.opts.RetryInterval)
+		w.failLogged, w.failQuiet = time.Now(), 0
+		return err
+	}
+	return w.noteFailure(err)
+}
+
+// noteFailure records another failed write or recovery attempt, logging at
+// most one line per failureLogInterval with the count since the last.
+func (w *WAL) noteFailure(err error) error {
+	w.mu.Lock()
+	w.failed = err
+	w.retryAt = time.Now().Add(w.opts.RetryInterval)
+	w.mu.Unlock()
+	w.failQuiet++
+	if time.Since(w.failLogged) >= failureLogInterval {
+		w.log.Warn("spool still failing; appends refused", "err", err, "failures", w.failQuiet,
+			"since", w.failLogged.Format(time.RFC3339))
+		w.failLogged, w.failQuiet = time.Now(), 0
+	}
 	return err
+}
+
+// recover makes a failed spool writable again without risking an
+// acknowledged record: the active segment, whose bytes after the last
+// synced record are unknown, is abandoned (cut back to that record, best
+// effort, so readers do not take the unacknowledged bytes for damage), and
+// a fresh segment is created — its header written and fsynced, renamed, the
+// directory fsynced. Only then is the failure cleared; the caller's group
+// is written and fsynced in the fresh segment before anyone is
+// acknowledged.
+func (w *WAL) recover() error {
+	if w.f != nil {
+		_ = w.f.Close() // the handle's state is unknown; its synced data is on disk
+		w.f = nil
+	}
+	w.mu.Lock()
+	synced := w.synced
+	w.mu.Unlock()
+	if synced.Segment == w.seg {
+		if err := os.Truncate(w.segPath(w.seg), synced.Offset); err != nil {
+			w.log.Warn("spool: cannot cut the unacknowledged tail of the abandoned segment; readers will report it as damage",
+				"segment", w.seg, "offset", synced.Offset, "err", err)
+		} else {
+			w.mu.Lock()
+			w.segBytes[w.seg] = synced.Offset
+			w.mu.Unlock()
+		}
+	}
+	if err := w.createSegment(w.seg + 1); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	prev := w.failed
+	w.failed = nil
+	w.synced = Position{Segment: w.seg, Offset: headerSize}
+	w.mu.Unlock()
+	w.log.Info("spool writable again; continuing in a fresh segment", "segment", w.seg, "after", prev,
+		"failures_since_last_log", w.failQuiet)
+	w.failQuiet = 0
+	return nil
 }
 
 // Err returns the error that stopped the spool accepting appends, if any.
@@ -636,6 +748,14 @@ func (w *WAL) Close() error {
 		default:
 		}
 		break
+	}
+	if w.Err() != nil {
+		// Failed: what is buffered was never acknowledged (its appends got
+		// the error), and what was acknowledged is synced. Nothing to save.
+		if w.f != nil {
+			_ = w.f.Close()
+		}
+		return nil
 	}
 	if err := w.bw.Flush(); err != nil {
 		w.f.Close() //nolint:errcheck // error path: the flush error is returned

@@ -69,7 +69,7 @@ func appendN(t *testing.T, w *wal.WAL, from, n int) []string {
 	t.Helper()
 	var want []string
 	for i := from; i < from+n; i++ {
-		if _, err := w.Append(context.Background(), rec(i)); err != nil {
+		if _, err := w.Append(t.Context(), rec(i)); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		want = append(want, string(rec(i)))

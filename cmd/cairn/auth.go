@@ -50,6 +50,7 @@ func newAccounts(cfg Config, store cairn.EventStore, logger *slog.Logger) (*acco
 		Secret:         secret,
 		BaseURL:        cfg.AuthURL,
 		TrustedOrigins: cfg.TrustedOrigins,
+		TrustedProxies: cfg.TrustedProxies,
 		Production:     cfg.Production(),
 		// A fresh development server trusts the loopback origins of its
 		// own port (localhost and 127.0.0.1), so browser sign-in works.

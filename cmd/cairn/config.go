@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cairn-dev/cairn/betterauth"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 	"github.com/cairn-dev/cairn/mongo"
 	"github.com/cairn-dev/cairn/pebble"
 	"github.com/cairn-dev/cairn/wal"
@@ -40,6 +43,7 @@ type Config struct {
 	DrainTimeout    time.Duration
 	SegmentSize     int64
 	StoreCache      int64
+	BodyMemory      int64
 
 	MongoURI          string
 	MongoWriteConcern string
@@ -48,6 +52,7 @@ type Config struct {
 	AuthSecret     string
 	AuthURL        string
 	TrustedOrigins []string
+	TrustedProxies []netip.Prefix
 	Signup         auth.SignupPolicy
 
 	PprofAddr        string
@@ -195,6 +200,14 @@ func settings() []setting {
 			c.StoreCache = n
 			return nil
 		}},
+		{"body-memory", "CAIRN_BODY_MEMORY", formatSize(cairnhttp.DefaultBodyMemory), "memory for request bodies being decoded, all requests together (e.g. 256MiB)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil || n < 32<<20 {
+				return errors.New("must be a size of at least 32MiB (e.g. 256MiB, 1GiB)")
+			}
+			c.BodyMemory = n
+			return nil
+		}},
 		{"mongodb-uri", "MONGODB_URI", "", "MongoDB connection string; empty = embedded store", func(c *Config, v string) error {
 			if v != "" && !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
 				return errors.New("must start with mongodb:// or mongodb+srv://")
@@ -231,6 +244,14 @@ func settings() []setting {
 		}},
 		{"trusted-origins", "BETTER_AUTH_TRUSTED_ORIGINS", "", "comma-separated origins allowed to call with credentials", func(c *Config, v string) error {
 			c.TrustedOrigins = splitList(v)
+			return nil
+		}},
+		{"trusted-proxies", "CAIRN_TRUSTED_PROXIES", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed", func(c *Config, v string) error {
+			p, err := betterauth.ParseTrustedProxies(v)
+			if err != nil {
+				return fmt.Errorf("must be comma-separated IP addresses or CIDR prefixes: %w", err)
+			}
+			c.TrustedProxies = p
 			return nil
 		}},
 		{"signup", "CAIRN_SIGNUP", "", "open or closed (default: open in development, closed in production)", func(c *Config, v string) error {
