@@ -63,7 +63,8 @@ func (p *tab) screenshot(dir, name string, width, height int) {
 // fillAndSubmit fills the sign-in form (mode "in" or "up") and submits it.
 func (p *tab) signInForm(mode, email, password string) {
 	p.b.t.Helper()
-	p.waitFor(`document.querySelector("[data-signin]")`)
+	// Wait for the console script to handle the form (it is deferred).
+	p.waitFor(`document.querySelector("[data-signin][data-ready]")`)
 	p.eval(`(() => {
 		const box = document.querySelector("[data-signin]");
 		if (box.dataset.mode !== ` + strconv.Quote(mode) + `) box.querySelector("[data-mode-switch=` + mode + `]").click();

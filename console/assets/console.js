@@ -49,6 +49,7 @@ function initSignIn() {
     }
   });
   (form.email.value ? form.password : form.email).focus();
+  box.dataset.ready = "1"; // the form is handled by this script from now on
 }
 
 // Share bars (CSP forbids inline styles).
