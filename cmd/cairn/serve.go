@@ -125,6 +125,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Console:         con,
 		TrackedUsers:    trackedUsersOf(m.store),
 		Backup:          newBackuper(cfg.DataDir, m.store, m.spool),
+		Eraser:          eraserOf(m.store),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
