@@ -48,9 +48,11 @@ func (s *Server) registerRoutes() {
 			s.handle(pattern, s.withPrincipal(routes[pattern]))
 		}
 	}
-	// Data lifecycle (export.go, backup.go): admin-only online export and backup.
+	// Data lifecycle (export.go, backup.go, erase.go): admin-only online export,
+	// backup and erasure.
 	s.handle("GET /api/export", noStore(s.requireSession(s.handleExport)))
 	s.handle("POST /api/backup", noStore(s.requireSession(s.handleBackup)))
+	s.handle("DELETE /api/users/{userId}/events", noStore(s.requireSession(s.handleErase)))
 	// The Better Auth protocol under /api/auth (package betterauth).
 	if s.Accounts != nil {
 		routes := s.Accounts.Routes()

@@ -80,6 +80,9 @@ type Server struct {
 	// Backup takes the online backups of POST /api/backup (admins only);
 	// nil (MongoDB) answers 501, pointing at mongodump.
 	Backup cairn.Backuper
+	// Eraser erases tracked users for DELETE /api/users/{userId}/events
+	// (admins only); nil answers 501.
+	Eraser cairn.Eraser
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// OnAccepted, if set, is called with a request's events right after

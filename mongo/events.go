@@ -21,12 +21,24 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	if s.ctx.Err() != nil {
 		return res, cairn.Errorf(cairn.EUNAVAILABLE, "store is closed")
 	}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	// Erased events and events of erased users received before their
+	// erasure are duplicates (erase.go).
+	skip, err := s.erased(ctx, events)
+	if err != nil {
+		return res, err
+	}
 	docs := make([]any, 0, len(events))
 	origin := make([]int, 0, len(events)) // docs[i] is events[origin[i]]
 	for i := range events {
 		e := &events[i]
 		if e.EventID == "" {
 			res.Rejected = append(res.Rejected, cairn.RejectedEvent{Event: *e, Reason: "missing eventId"})
+			continue
+		}
+		if skip[i] {
+			res.Duplicates++
 			continue
 		}
 		doc, err := appendEventDocument(make([]byte, 0, 192+len(e.Payload)), e)
@@ -44,9 +56,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return res, nil
 	}
 
-	ctx, cancel := s.opContext(ctx)
-	defer cancel()
-	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err = s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		res.Inserted = len(docs)
 		inserted := make([]*cairn.Event, len(origin))

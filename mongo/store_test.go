@@ -425,3 +425,14 @@ func TestServerRestart(t *testing.T) {
 		t.Fatalf("CountEvents = %d, %v; want 2", n, err)
 	}
 }
+
+func TestEraseConformance(t *testing.T) {
+	srv := mongotest.Start(t)
+	storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
+		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}

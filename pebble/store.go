@@ -15,6 +15,10 @@
 //	'I' 'm' userId                                                          → uvarint(n) n × string(anonymousId): the ids merged into userId, sorted
 //	'I' 't' userId                                                          → tracked-user record (identity.go)
 //	'I' 's' uvarint(len(userId)) userId sessionId                           → "" (userId's distinct sessions)
+//	'I' 'x' userId                                                          → varint(erasedAtMs): erasure marker (erase.go)
+//
+// An erased event's 'e' key stays, with an empty value (a tombstone, so
+// that a re-delivered erased event is a duplicate forever; erase.go).
 //
 // desc(id) is every byte of id complemented, then 0xFF, so that ascending key
 // order is eventId descending (eventIds never contain 0x00). A user's events
@@ -263,6 +267,33 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	}
 	if len(cands) == 0 {
 		return res, nil
+	}
+	// Events of erased ids received before their erasure are duplicates
+	// (erase.go).
+	users := make([]string, 0, 4)
+	seenUser := make(map[string]struct{}, 4)
+	for _, c := range cands {
+		if _, ok := seenUser[c.ev.UserID]; !ok {
+			seenUser[c.ev.UserID] = struct{}{}
+			users = append(users, c.ev.UserID)
+		}
+	}
+	markers, err := s.erasureMarkers(ctx, users)
+	if err != nil {
+		return cairn.InsertResult{}, err
+	}
+	if len(markers) > 0 {
+		kept := cands[:0]
+		for _, c := range cands {
+			if at, ok := markers[c.ev.UserID]; ok && cairn.ErasedBefore(c.ev, at) {
+				res.Duplicates++
+				continue
+			}
+			kept = append(kept, c)
+		}
+		if cands = kept; len(cands) == 0 {
+			return res, nil
+		}
 	}
 	slices.SortFunc(cands, func(a, b candidate) int { return bytes.Compare(a.key, b.key) })
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{

@@ -109,3 +109,13 @@ func TestReopenKeepsIdentity(t *testing.T) {
 		t.Fatalf("tracked user after reopen: %+v, %v", u, err)
 	}
 }
+
+func TestEraseConformance(t *testing.T) {
+	storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
+		s, err := pebble.Open(t.TempDir(), pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -38,6 +38,7 @@ func commands() []command {
 		{"restore", "restore a backup into a stopped server's data dir (restore --from DIR)", runRestore},
 		{"users", "manage accounts (users create --email … --name … [--admin])", runUsers},
 		{"sources", "manage sources and write keys (sources create --name …, list, disable ID)", runSources},
+		{"erase", "erase a tracked user's events and derived data (erase --user ID)", runErase},
 		{"loadgen", "generate load against a Cairn server", runLoadgen},
 		{"bench", "run the benchmark suite", runBench},
 		{"version", "print version, commit, build date and Go version", runVersion},

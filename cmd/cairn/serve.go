@@ -126,6 +126,7 @@ func (m *Main) Open(ctx context.Context) error {
 		TrackedUsers:    trackedUsersOf(m.store),
 		Backup:          newBackuper(cfg.DataDir, m.store, m.spool),
 		BodyMemory:      cfg.BodyMemory,
+		Eraser:          eraserOf(m.store),
 	}
 	if err := m.server.Open(cfg.Addr()); err != nil {
 		return err
