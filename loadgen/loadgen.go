@@ -1,7 +1,7 @@
 // Package loadgen is Cairn's traffic generator: it drives POST /events (or
-// the Segment-compatible POST /v1/batch, or GET /users/{id}/journey) on any Cairn URL with realistic events from many
-// users and sessions, and reports throughput, latency percentiles and status
-// codes.
+// the Segment-compatible POST /v1/batch, or GET /users/{id}/journey) on any
+// Cairn URL with realistic events from many users and sessions, and reports
+// throughput, latency percentiles and status codes.
 //
 // Two load models:
 //
