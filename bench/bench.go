@@ -181,11 +181,11 @@ type Report struct {
 	// Soak holds the soak phase's samples, if it ran.
 	Soak    []SoakSample `json:"soak,omitempty"`
 	Targets []Target     `json:"targets"`
-	// SegmentVsEvents is the acknowledged throughput of POST /v1/batch
+	// SegmentVsEvents is the sustained throughput of POST /v1/batch
 	// (100-message Segment batches) over that of POST /events with the same
 	// events as 100-event arrays, same connections and duration (issue 10).
 	SegmentVsEvents float64 `json:"segmentVsEvents,omitempty"`
-	// LiveVsQuiet is the batched POST /events throughput with
+	// LiveVsQuiet is the sustained batched POST /events throughput with
 	// LiveSubscribers GET /api/live streams open over that without (issue
 	// 11; target ≥ 0.95).
 	LiveVsQuiet float64 `json:"liveVsQuiet,omitempty"`

@@ -10,18 +10,38 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cairn-dev/cairn/loadgen"
 )
 
 // LiveSubscribers is the number of GET /api/live streams open during the
 // live-subscriber ingest phase (issue 11).
 const LiveSubscribers = 10
 
-// ratioRows are the paired phases behind the Segment and live-subscriber
-// ratios, each pair run back to back on the same server with the same
-// connections and duration.
+// ratioRows are the means of the paired phases behind the Segment and
+// live-subscriber ratios: each pair runs a, b, b, a on the same server with
+// the same connections and duration.
 type ratioRows struct {
 	events, segment *Row // issue 10: POST /events vs POST /v1/batch, 100 events/req
 	quiet, live     *Row // issue 11: batched /events without and with live subscribers
+}
+
+// pairSide is one side of a paired comparison.
+type pairSide struct {
+	name, setup string
+	cfg         loadgen.Config
+}
+
+// meanRow averages the rates of equally long runs and sums their failures.
+func meanRow(rows []*Row) *Row {
+	m := &Row{}
+	for _, r := range rows {
+		m.EventsPerSec += r.EventsPerSec / float64(len(rows))
+		m.StoredPerSec += r.StoredPerSec / float64(len(rows))
+		m.Non2xx += r.Non2xx
+		m.Errors += r.Errors
+	}
+	return m
 }
 
 // signUpSession creates an account through the Better Auth API (the first
@@ -161,18 +181,19 @@ func (s *suite) ratioTargets(r *ratioRows) {
 		return
 	}
 	add := func(t Target) { s.rep.Targets = append(s.rep.Targets, t) }
-	if r.events != nil && r.segment != nil && r.events.EventsPerSec > 0 {
-		v := r.segment.EventsPerSec / r.events.EventsPerSec * 100
+	if r.events != nil && r.segment != nil && sustained(r.events) > 0 {
+		v := sustained(r.segment) / sustained(r.events) * 100
 		s.rep.SegmentVsEvents = v / 100
-		add(Target{Name: "Segment /v1/batch vs POST /events (info)", Value: v, Unit: "%", Goal: "–", Met: true,
-			Detail: fmt.Sprintf("%.0f / %.0f events/s acknowledged, 100 events/req; sustained %.0f / %.0f",
-				r.segment.EventsPerSec, r.events.EventsPerSec, sustained(r.segment), sustained(r.events))})
+		add(Target{Name: "Segment /v1/batch vs POST /events, sustained (info)", Value: v, Unit: "%", Goal: "–", Met: true,
+			Detail: fmt.Sprintf("%.0f / %.0f events/s sustained, 100 events/req, mean of runs a b b a; acknowledged %.0f / %.0f",
+				sustained(r.segment), sustained(r.events), r.segment.EventsPerSec, r.events.EventsPerSec)})
 	}
-	if r.quiet != nil && r.live != nil && r.quiet.EventsPerSec > 0 {
-		v := r.live.EventsPerSec / r.quiet.EventsPerSec * 100
+	if r.quiet != nil && r.live != nil && sustained(r.quiet) > 0 {
+		v := sustained(r.live) / sustained(r.quiet) * 100
 		s.rep.LiveVsQuiet = v / 100
-		add(Target{Name: fmt.Sprintf("Batched ingest with %d live subscribers vs none", LiveSubscribers), Value: v, Unit: "%",
+		add(Target{Name: fmt.Sprintf("Batched ingest with %d live subscribers vs none, sustained", LiveSubscribers), Value: v, Unit: "%",
 			Goal: "≥ 95%", Met: v >= 95 && r.live.Non2xx+r.live.Errors == 0,
-			Detail: fmt.Sprintf("%.0f / %.0f events/s acknowledged", r.live.EventsPerSec, r.quiet.EventsPerSec)})
+			Detail: fmt.Sprintf("%.0f / %.0f events/s sustained, mean of runs a b b a; acknowledged %.0f / %.0f",
+				sustained(r.live), sustained(r.quiet), r.live.EventsPerSec, r.quiet.EventsPerSec)})
 	}
 }

@@ -348,30 +348,57 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	rr := &ratioRows{}
 	out.ratios = rr
 	batched := loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.Duration}
-	if rr.events, err = phase("Cairn, /events (vs Segment)", fmt.Sprintf("100 events/req as an array, %d conns, max rate", o.Concurrency), batched); err != nil {
-		return out, err
-	}
 	seg := batched
 	seg.Mode, seg.WriteKey = loadgen.ModeSegment, writeKey
-	if rr.segment, err = phase("Cairn, Segment /v1/batch", fmt.Sprintf("100 track messages/batch, Basic write key, %d conns, max rate", o.Concurrency), seg); err != nil {
+	// pair runs a, b, b, a (so a drift of the shared machine or of the
+	// growing store weighs on both alike) and returns their means; around
+	// runs b.
+	pair := func(a, b pairSide, around func(run func() (*Row, error)) (*Row, error)) (ma, mb *Row, err error) {
+		var as, bs []*Row
+		for k, side := range []pairSide{a, b, b, a} {
+			name := fmt.Sprintf("%s (%d)", side.name, k/2+1)
+			run := func() (*Row, error) { return phase(name, side.setup, side.cfg) }
+			var r *Row
+			if k == 1 || k == 2 {
+				r, err = around(run)
+				bs = append(bs, r)
+			} else {
+				r, err = run()
+				as = append(as, r)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		return meanRow(as), meanRow(bs), nil
+	}
+	plain := func(run func() (*Row, error)) (*Row, error) { return run() }
+	conns := fmt.Sprintf("%d conns, max rate", o.Concurrency)
+	if rr.events, rr.segment, err = pair(
+		pairSide{"Cairn, /events (vs Segment)", "100 events/req as an array, " + conns, batched},
+		pairSide{"Cairn, Segment /v1/batch", "100 track messages/batch, Basic write key, " + conns, seg}, plain); err != nil {
 		return out, err
 	}
 
-	// Issue 11: batched ingest without, then with, live subscribers.
-	if rr.quiet, err = phase("Cairn, batched, no live subscribers", fmt.Sprintf("100 events/req, %d conns, max rate", o.Concurrency), batched); err != nil {
+	// Issue 11: batched ingest without and with live subscribers.
+	withLive := func(run func() (*Row, error)) (*Row, error) {
+		lc, err := subscribe(ctx, p.URL, cookie, LiveSubscribers)
+		if err != nil {
+			return nil, err
+		}
+		r, err := run()
+		read := lc.Stop()
+		if err == nil {
+			r.Note += fmt.Sprintf("; live streams read %.1f MiB", float64(read)/(1<<20))
+		}
+		return r, err
+	}
+	if rr.quiet, rr.live, err = pair(
+		pairSide{"Cairn, batched, no live subscribers", "100 events/req, " + conns, batched},
+		pairSide{fmt.Sprintf("Cairn, batched, %d live subscribers", LiveSubscribers),
+			fmt.Sprintf("100 events/req, %s; %d GET /api/live streams read continuously", conns, LiveSubscribers), batched}, withLive); err != nil {
 		return out, err
 	}
-	lc, err := subscribe(ctx, p.URL, cookie, LiveSubscribers)
-	if err != nil {
-		return out, err
-	}
-	rr.live, err = phase(fmt.Sprintf("Cairn, batched, %d live subscribers", LiveSubscribers),
-		fmt.Sprintf("100 events/req, %d conns, max rate; %d GET /api/live streams read continuously", o.Concurrency, LiveSubscribers), batched)
-	read := lc.Stop()
-	if err != nil {
-		return out, err
-	}
-	rr.live.Note += fmt.Sprintf("; live streams read %.1f MiB", float64(read)/(1<<20))
 	return out, nil
 }
 
