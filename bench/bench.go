@@ -13,7 +13,11 @@
 //     (100 events/request), single-event ingest, a fixed 5,000 req/s
 //     single-event run (open model), journey reads (limit 100) on a store
 //     pre-filled with ≥ 1M events over 100k users while ingest runs at half
-//     its measured maximum, the server's RSS (VmRSS from /proc), and the
+//     its measured maximum, then paired batched runs for two ratios:
+//     POST /v1/batch with 100-message Segment batches over POST /events
+//     with the same events (Report.SegmentVsEvents), and POST /events with
+//     10 live subscribers on GET /api/live over without
+//     (Report.LiveVsQuiet); the server's RSS (VmRSS from /proc), and the
 //     drain rate of a 1M-event spool backlog replayed after a crash.
 //
 // --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
@@ -177,6 +181,14 @@ type Report struct {
 	// Soak holds the soak phase's samples, if it ran.
 	Soak    []SoakSample `json:"soak,omitempty"`
 	Targets []Target     `json:"targets"`
+	// SegmentVsEvents is the sustained throughput of POST /v1/batch
+	// (100-message Segment batches) over that of POST /events with the same
+	// events as 100-event arrays, same connections and duration (issue 10).
+	SegmentVsEvents float64 `json:"segmentVsEvents,omitempty"`
+	// LiveVsQuiet is the sustained batched POST /events throughput with
+	// LiveSubscribers GET /api/live streams open over that without (issue
+	// 11; target ≥ 0.95).
+	LiveVsQuiet float64 `json:"liveVsQuiet,omitempty"`
 	// Errors lists phases that could not run.
 	Errors []string `json:"errors,omitempty"`
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -132,5 +133,50 @@ func TestServerQuantile(t *testing.T) {
 	}
 	if _, _, ok := serverQuantile(t.Context(), srv.URL, "GET /nothing", 0.99, 0.005); ok {
 		t.Error("serverQuantile found a route that has no samples")
+	}
+}
+
+func TestRatioTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		r                 *ratioRows
+		wantSeg, wantLive float64
+		liveMet           bool
+		targets           int
+	}{
+		{"Both", &ratioRows{events: &Row{EventsPerSec: 50000}, segment: &Row{EventsPerSec: 40000},
+			quiet: &Row{EventsPerSec: 50000}, live: &Row{EventsPerSec: 49000}}, 0.8, 0.98, true, 2},
+		{"LiveSlow", &ratioRows{quiet: &Row{EventsPerSec: 50000}, live: &Row{EventsPerSec: 45000}}, 0, 0.9, false, 1},
+		{"LiveFailed", &ratioRows{quiet: &Row{EventsPerSec: 50000}, live: &Row{EventsPerSec: 50000, Non2xx: 1}}, 0, 1, false, 1},
+		{"Missing", &ratioRows{events: &Row{EventsPerSec: 50000}}, 0, 0, false, 0},
+		{"Nil", nil, 0, 0, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &suite{rep: &Report{}}
+			s.ratioTargets(tc.r)
+			if d := s.rep.SegmentVsEvents - tc.wantSeg; d > 1e-9 || d < -1e-9 {
+				t.Errorf("SegmentVsEvents = %v, want %v", s.rep.SegmentVsEvents, tc.wantSeg)
+			}
+			if d := s.rep.LiveVsQuiet - tc.wantLive; d > 1e-9 || d < -1e-9 {
+				t.Errorf("LiveVsQuiet = %v, want %v", s.rep.LiveVsQuiet, tc.wantLive)
+			}
+			if len(s.rep.Targets) != tc.targets {
+				t.Fatalf("%d targets, want %d: %+v", len(s.rep.Targets), tc.targets, s.rep.Targets)
+			}
+			for _, tg := range s.rep.Targets {
+				if strings.Contains(tg.Name, "live subscribers") && tg.Met != tc.liveMet {
+					t.Errorf("%s met = %v, want %v", tg.Name, tg.Met, tc.liveMet)
+				}
+			}
+			data, err := json.Marshal(s.rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for field, want := range map[string]bool{`"segmentVsEvents"`: tc.wantSeg > 0, `"liveVsQuiet"`: tc.wantLive > 0} {
+				if strings.Contains(string(data), field) != want {
+					t.Errorf("JSON has %s = %v, want %v: %s", field, !want, want, data)
+				}
+			}
+		})
 	}
 }

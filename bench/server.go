@@ -265,27 +265,6 @@ func waitDrained(ctx context.Context, base string, timeout time.Duration) (time.
 	}
 }
 
-// signUp creates an account through the Better Auth API (open sign-up in
-// development mode) so journey reads can sign in.
-func signUp(ctx context.Context, base, email, password string) error {
-	body, _ := json.Marshal(map[string]string{"email": email, "password": password, "name": "Bench"})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/auth/sign-up/email", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("sign up: %w", err)
-	}
-	defer resp.Body.Close() //nolint:errcheck // the body was read to the end (or is abandoned); closing it only releases the connection
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sign up: status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
-	}
-	return nil
-}
-
 // ServeNoop serves the HTTP ceiling's no-op handler on addr until ctx ends:
 // POST /events reads and discards the body and answers 202 with a fixed
 // body of the same shape as Cairn's. It prints "listening <addr>" to w once

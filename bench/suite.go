@@ -56,6 +56,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	s.check("HTTP ceiling", err)
 	e2e, err := s.cairn(ctx)
 	s.check("Cairn end to end", err)
+	if e2e != nil {
+		s.ratioTargets(e2e.ratios)
+	}
 	replay, err := s.replay(ctx)
 	s.check("spool replay", err)
 	s.targets(store, httpBatch, httpSingle, e2e, replay)
@@ -224,6 +227,7 @@ func (s *suite) httpCeiling(ctx context.Context) (batch, single *Row, err error)
 // e2eRows are Cairn's end-to-end measurements.
 type e2eRows struct {
 	batch, single, fixed, journey, journeyIngest *Row
+	ratios                                       *ratioRows
 }
 
 // cairn measures a real `cairn serve`.
@@ -236,6 +240,13 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	defer s.stop("Cairn end to end", p, 2*time.Minute)
 	out := &e2eRows{}
 	var accepted int64
+	// The first account of the fresh server is its admin: it creates the
+	// source of the Segment phase, opens live streams and reads journeys.
+	email, password := "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"@example.com", "bench-password-1"
+	cookie, err := signUpSession(ctx, p.URL, email, password)
+	if err != nil {
+		return nil, err
+	}
 	// phase runs one load with RSS sampling and waits for the backlog to drain.
 	phase := func(name, setup string, cfg loadgen.Config) (*Row, error) {
 		cfg.URL = p.URL
@@ -293,10 +304,6 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	}
 
 	// Journey reads while ingest runs at half the batched maximum.
-	email, password := "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"@example.com", "bench-password-1"
-	if err := signUp(ctx, p.URL, email, password); err != nil {
-		return out, err
-	}
 	ingestRate := max(1, sustained(out.batch)/2/100)
 	const readRate = 500
 	rss := sampleRSS(p.PID())
@@ -332,6 +339,66 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	out.journey = s.add(r)
 	ir := rowFrom("Cairn, ingest during journey reads", fmt.Sprintf("100 events/req, open model %.0f req/s (half the sustained max)", ingestRate), ingRes, peak)
 	out.journeyIngest = s.add(ir)
+
+	// Issue 10: Segment batches next to the same events on POST /events.
+	writeKey, err := createSource(ctx, p.URL, cookie)
+	if err != nil {
+		return out, err
+	}
+	rr := &ratioRows{}
+	out.ratios = rr
+	batched := loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.Duration}
+	seg := batched
+	seg.Mode, seg.WriteKey = loadgen.ModeSegment, writeKey
+	// pair runs a, b, b, a (so a drift of the shared machine or of the
+	// growing store weighs on both alike) and returns their means; around
+	// runs b.
+	pair := func(a, b pairSide, around func(run func() (*Row, error)) (*Row, error)) (ma, mb *Row, err error) {
+		var as, bs []*Row
+		for k, side := range []pairSide{a, b, b, a} {
+			name := fmt.Sprintf("%s (%d)", side.name, k/2+1)
+			run := func() (*Row, error) { return phase(name, side.setup, side.cfg) }
+			var r *Row
+			if k == 1 || k == 2 {
+				r, err = around(run)
+				bs = append(bs, r)
+			} else {
+				r, err = run()
+				as = append(as, r)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		return meanRow(as), meanRow(bs), nil
+	}
+	plain := func(run func() (*Row, error)) (*Row, error) { return run() }
+	conns := fmt.Sprintf("%d conns, max rate", o.Concurrency)
+	if rr.events, rr.segment, err = pair(
+		pairSide{"Cairn, /events (vs Segment)", "100 events/req as an array, " + conns, batched},
+		pairSide{"Cairn, Segment /v1/batch", "100 track messages/batch, Basic write key, " + conns, seg}, plain); err != nil {
+		return out, err
+	}
+
+	// Issue 11: batched ingest without and with live subscribers.
+	withLive := func(run func() (*Row, error)) (*Row, error) {
+		lc, err := subscribe(ctx, p.URL, cookie, LiveSubscribers)
+		if err != nil {
+			return nil, err
+		}
+		r, err := run()
+		read := lc.Stop()
+		if err == nil {
+			r.Note += fmt.Sprintf("; live streams read %.1f MiB", float64(read)/(1<<20))
+		}
+		return r, err
+	}
+	if rr.quiet, rr.live, err = pair(
+		pairSide{"Cairn, batched, no live subscribers", "100 events/req, " + conns, batched},
+		pairSide{fmt.Sprintf("Cairn, batched, %d live subscribers", LiveSubscribers),
+			fmt.Sprintf("100 events/req, %s; %d GET /api/live streams read continuously", conns, LiveSubscribers), batched}, withLive); err != nil {
+		return out, err
+	}
 	return out, nil
 }
 

@@ -176,3 +176,39 @@ func (g *generator) payload(b []byte, typ string) []byte {
 	}
 	return append(b, '}')
 }
+
+// segmentBody returns the body of request i as a Segment batch
+// ({"batch":[...]}) of n track messages carrying the same kind of events
+// as body: the event type as the track event name, the payload as its
+// properties, the eventId as its messageId and the session in
+// context.sessionId. The returned slice is reused by the next call.
+func (g *generator) segmentBody(i int64, n int, now time.Time) []byte {
+	b := append(g.buf[:0], `{"batch":[`...)
+	ms := now.UnixMilli()
+	for j := range n {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		u := g.rng.IntN(g.users)
+		user := userID(g.prefix, u)
+		typ := typeTable[g.rng.IntN(len(typeTable))]
+		b = append(b, `{"type":"track","messageId":"`...)
+		b = append(b, eventID(g.runID, i, j)...)
+		b = append(b, `","userId":"`...)
+		b = append(b, user...)
+		b = append(b, `","event":"`...)
+		b = append(b, typ...)
+		b = append(b, `","timestamp":"`...)
+		b = time.UnixMilli(ms-int64(g.rng.IntN(1000))).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		b = append(b, `","context":{"sessionId":"`...)
+		b = append(b, user...)
+		b = append(b, "-s"...)
+		b = strconv.AppendInt(b, int64(g.rng.IntN(g.sessions)), 10)
+		b = append(b, `"},"properties":`...)
+		b = g.payload(b, typ)
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	g.buf = b
+	return b
+}

@@ -1,7 +1,7 @@
 // Package loadgen is Cairn's traffic generator: it drives POST /events (or
-// GET /users/{id}/journey) on any Cairn URL with realistic events from many
-// users and sessions, and reports throughput, latency percentiles and status
-// codes.
+// the Segment-compatible POST /v1/batch, or GET /users/{id}/journey) on any
+// Cairn URL with realistic events from many users and sessions, and reports
+// throughput, latency percentiles and status codes.
 //
 // Two load models:
 //
@@ -49,6 +49,10 @@ const (
 	ModeIngest Mode = "ingest"
 	// ModeJourney reads GET /users/{id}/journey for random users.
 	ModeJourney Mode = "journey"
+	// ModeSegment posts the same events as Segment track messages (with
+	// messageIds) to POST /v1/batch, authenticated with Config.WriteKey as
+	// the HTTP Basic user name.
+	ModeSegment Mode = "segment"
 )
 
 // Auth says how to authenticate journey reads (POST /events needs none).
@@ -100,6 +104,8 @@ type Config struct {
 	VerifyTimeout time.Duration
 	// Auth authenticates journey reads.
 	Auth Auth
+	// WriteKey is the source write key of segment mode (required there).
+	WriteKey string
 	// Timeout bounds each request of the default client (default 30s).
 	Timeout time.Duration
 	// Seed makes the generated traffic reproducible (0 = random).
@@ -122,8 +128,11 @@ func (c *Config) setDefaults() error {
 	if c.Mode == "" {
 		c.Mode = ModeIngest
 	}
-	if c.Mode != ModeIngest && c.Mode != ModeJourney {
+	if c.Mode != ModeIngest && c.Mode != ModeJourney && c.Mode != ModeSegment {
 		return fmt.Errorf("loadgen: unknown mode %q", c.Mode)
+	}
+	if c.Mode == ModeSegment && c.WriteKey == "" {
+		return errors.New("loadgen: segment mode needs a write key")
 	}
 	if c.EventsPerRequest <= 0 {
 		c.EventsPerRequest = 1
@@ -380,7 +389,7 @@ func (w *worker) loop(ctx context.Context, start, deadline time.Time, totalReqs 
 			}
 		}
 		n := cfg.EventsPerRequest
-		if cfg.TotalEvents > 0 && cfg.Mode == ModeIngest {
+		if cfg.TotalEvents > 0 && cfg.Mode != ModeJourney {
 			n = int(min(int64(n), cfg.TotalEvents-i*int64(n)))
 		}
 		w.do(ctx, i, n, due)
@@ -504,7 +513,13 @@ func (w *worker) request(ctx context.Context, i int64, n int) (*http.Request, er
 		return req, nil
 	}
 	var body []byte
-	body, w.ids = w.gen.body(i, n, time.Now(), cfg.Verify, w.ids[:0])
+	path := "/events"
+	if cfg.Mode == ModeSegment {
+		path = "/v1/batch"
+		body = w.gen.segmentBody(i, n, time.Now())
+	} else {
+		body, w.ids = w.gen.body(i, n, time.Now(), cfg.Verify, w.ids[:0])
+	}
 	if cfg.Gzip {
 		w.gzbuf.Reset()
 		if w.gz == nil {
@@ -521,11 +536,14 @@ func (w *worker) request(ctx context.Context, i int64, n int) (*http.Request, er
 		body = w.gzbuf.Bytes()
 	}
 	w.bytes += int64(len(body))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+"/events", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if cfg.Mode == ModeSegment {
+		req.SetBasicAuth(cfg.WriteKey, "")
+	}
 	if cfg.Gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}

@@ -30,7 +30,8 @@ func parseLoadgenFlags(args []string, stderr io.Writer) (*loadgenFlags, error) {
 	fs.SetOutput(io.Discard)
 	c := &f.cfg
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "base URL of the Cairn server")
-	fs.StringVar(&f.mode, "mode", "ingest", "ingest (POST /events) or journey (GET /users/{id}/journey)")
+	fs.StringVar(&f.mode, "mode", "ingest", "ingest (POST /events), segment (POST /v1/batch, Segment track messages; needs --write-key) or journey (GET /users/{id}/journey)")
+	fs.StringVar(&c.WriteKey, "write-key", "", "source write key sent as the HTTP Basic user name (segment mode)")
 	fs.IntVar(&c.EventsPerRequest, "events-per-request", 1, "events per POST (1 = single-event requests; up to 1000)")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "connections / requests in flight")
 	fs.Float64Var(&c.Rate, "rate", 0, "fixed request rate per second (open model); 0 = as fast as possible (closed model)")
