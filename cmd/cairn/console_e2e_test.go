@@ -269,6 +269,34 @@ func TestConsoleInChromium(t *testing.T) {
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
 		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
 
+	// The (rotated) key then works on POST /events and the tracking API,
+	// and those events show in Live filtered to that source, while an
+	// event without a key stays out.
+	var srcID string
+	tb.evalInto(&key, `document.querySelector("section.source code.key").textContent`)
+	tb.evalInto(&srcID, `document.querySelector("section.source").id`)
+	tb.navigate(loopback + "/console/live?sourceId=" + srcID)
+	tb.waitFor(`document.getElementById("live-status").textContent.startsWith("Live")`)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
+	if status, _, b := p.do("POST", "/events", []byte(`{"userId":"no-source-user","sessionId":"s","type":"search"}`)); status != 202 {
+		t.Fatalf("POST /events without a key: %d %s", status, b)
+	}
+	if status, _, b := p.do("POST", "/events", []byte(`{"userId":"keyed-user","sessionId":"s","type":"search","payload":{"via":"events"}}`), "Authorization", basic); status != 202 {
+		t.Errorf("POST /events with the source's key: %d %s, want 202", status, b)
+	}
+	if status, _, b := p.do("POST", "/v1/track", []byte(`{"userId":"tracked-user","event":"Signed Up","properties":{"plan":"pro"}}`), "Authorization", basic); status != 200 {
+		t.Errorf("POST /v1/track with the source's key: %d %s, want 200", status, b)
+	}
+	tb.waitFor(`document.querySelectorAll("#live-rows tr").length === 2`)
+	var sourceRows string
+	tb.evalInto(&sourceRows, `document.getElementById("live-rows").textContent`)
+	if !strings.Contains(sourceRows, "keyed-user") || !strings.Contains(sourceRows, "tracked-user") || strings.Contains(sourceRows, "no-source-user") {
+		t.Errorf("live rows filtered to source %s: %q, want keyed-user and tracked-user only", srcID, sourceRows)
+	}
+	// The Sources view counts them in its events/s.
+	tb.navigate(loopback + "/console/sources")
+	tb.waitFor(`document.querySelector("[data-source-rate]") && document.querySelector("[data-source-rate]").textContent !== "0" && document.querySelector("svg.spark")`)
+
 	// An open live stream does not hold up shutdown.
 	tb.navigate(loopback + "/console/live")
 	tb.waitFor(`document.getElementById("live-status").textContent.startsWith("Live")`)
