@@ -30,9 +30,22 @@ type LiveFeed interface {
 	// TypesToday returns the number of events accepted per type since the
 	// start of the UTC day of now (since the process started, if later).
 	TypesToday(now time.Time) map[string]int64
+	// SourceRate returns the number of events accepted through the source
+	// sourceID in each SourceRateStep of the last SourceRatePoints steps,
+	// oldest first, ending at the step that contains now (all zeros for a
+	// source that sent nothing). The history is kept in memory since the
+	// process started.
+	SourceRate(now time.Time, sourceID string) []int64
 	// Rejected returns the number of events refused at ingest since start.
 	Rejected() int64
 }
+
+// SourceRateStep and SourceRatePoints shape LiveFeed.SourceRate: ten
+// minutes in steps of ten seconds.
+const (
+	SourceRateStep   = 10 * time.Second
+	SourceRatePoints = 60
+)
 
 // LiveSubscription is one subscriber of a LiveFeed.
 type LiveSubscription interface {

@@ -93,3 +93,44 @@ func formatRate(v float64) string {
 	}
 	return formatNum(int64(v + 0.5))
 }
+
+// sparkline is a tiny inline SVG of a source's recent rate, with its
+// figures in events per second.
+type sparkline struct {
+	SVG template.HTML
+	// Last is the rate over the newest minute, Peak the highest step.
+	Last, Peak float64
+}
+
+// sourceSparkline draws counts (one per step of stepSeconds, oldest first)
+// as a 120×24 line.
+func sourceSparkline(counts []int64, stepSeconds float64) sparkline {
+	var sp sparkline
+	perMinute := max(1, int(60/stepSeconds))
+	var lastSum int64
+	for i, c := range counts {
+		sp.Peak = max(sp.Peak, float64(c)/stepSeconds)
+		if i >= len(counts)-perMinute {
+			lastSum += c
+		}
+	}
+	if n := min(perMinute, len(counts)); n > 0 {
+		sp.Last = float64(lastSum) / (float64(n) * stepSeconds)
+	}
+	const w, h, pad = 120.0, 24.0, 2.0
+	top := niceCeil(sp.Peak)
+	var line strings.Builder
+	for i, c := range counts {
+		x := pad + (w-2*pad)*float64(i)/float64(max(1, len(counts)-1))
+		y := h - pad - (h-2*pad)*float64(c)/stepSeconds/top
+		if i > 0 {
+			line.WriteByte(' ')
+		}
+		line.WriteString(strconv.FormatFloat(x, 'f', 1, 64) + "," + strconv.FormatFloat(y, 'f', 1, 64))
+	}
+	svg := fmt.Sprintf(`<svg class="spark" viewBox="0 0 %g %g" width="%g" height="%g" role="img" aria-label="events/s over the last %d minutes, peak %s">`+
+		`<polyline points="%s" class="line"/></svg>`,
+		w, h, w, h, int(float64(len(counts))*stepSeconds/60+0.5), formatRate(sp.Peak), line.String())
+	sp.SVG = template.HTML(svg) //nolint:gosec // built from numbers only
+	return sp
+}

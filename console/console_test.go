@@ -178,3 +178,53 @@ func TestUsersView(t *testing.T) {
 		t.Errorf("last page links a next page")
 	}
 }
+
+// TestSourcesRate: the Sources view shows each source's events/s over the
+// last minute, with a sparkline, from the live hub's per-source history.
+func TestSourcesRate(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	hub := live.NewHub(16)
+	hub.SetClock(clock)
+	c, err := console.New(console.Config{Ingester: fakeIngester{}, Store: st, Feed: hub, Sources: st, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for pattern, h := range c.Routes() {
+		mux.Handle(pattern, h)
+	}
+	busy := &cairn.Source{Name: "busy", Enabled: true, CreatedAt: now, UpdatedAt: now}
+	quiet := &cairn.Source{Name: "quiet", Enabled: true, CreatedAt: now, UpdatedAt: now}
+	for _, s := range []*cairn.Source{busy, quiet} {
+		if err := st.CreateSource(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := make([]cairn.Event, 300)
+	for i := range evs {
+		evs[i] = cairn.Event{EventID: fmt.Sprint(i), UserID: "u", SessionID: "s", Type: "track", SourceID: busy.ID}
+	}
+	hub.Publish(evs) // 300 events in the last minute: 5 events/s
+
+	code, body := get(t, mux, "/console/sources", admin)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	rates := regexp.MustCompile(`data-source-rate>([^<]*)<`).FindAllStringSubmatch(body, -1)
+	if len(rates) != 2 || rates[0][1] != "5.00" || rates[1][1] != "0" {
+		t.Errorf("rates %v, want busy 5.00 and quiet 0", rates)
+	}
+	if n := strings.Count(body, `<svg class="spark"`); n != 2 {
+		t.Errorf("%d sparklines, want 2", n)
+	}
+}

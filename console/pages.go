@@ -126,7 +126,17 @@ type journeyData struct {
 	NextURL  string // the next fragment, "" at the end
 	LiveURL  string
 	ErrorMsg string
+	// MergedIDs are the anonymous ids merged into this journey.
+	MergedIDs []string
+	// Profile is the tracked-users record (traits, counts); nil when the
+	// store keeps none or the user has none.
+	Profile *cairn.TrackedUser
+	// Traits are Profile's traits, sorted by key.
+	Traits []trait
 }
+
+// trait is one of a tracked user's traits, its value as JSON.
+type trait struct{ Key, Value string }
 
 // journeyPage serves /console/users/{userId}?from=&to=&cursor=; with
 // partial=1 it answers only the next page's session groups (endless
@@ -176,6 +186,19 @@ func (c *Console) journeyPage(w http.ResponseWriter, r *http.Request, v *view) (
 	}
 	d.Count = len(page.Events)
 	d.Groups = groupSessions(page.Events)
+	d.MergedIDs = page.MergedIDs
+	if c.cfg.TrackedUsers != nil && q.Get("partial") == "" {
+		u, err := c.cfg.TrackedUsers.TrackedUser(r.Context(), userID)
+		switch {
+		case err == nil:
+			d.Profile = u
+			for _, k := range slices.Sorted(maps.Keys(u.Traits)) {
+				d.Traits = append(d.Traits, trait{k, string(u.Traits[k])})
+			}
+		case cairn.ErrorCode(err) != cairn.ENOTFOUND:
+			return "", 0, err
+		}
+	}
 	if page.Next != nil {
 		next := url.Values{"partial": {"1"}, "cursor": {page.Next.Encode()}}
 		if d.From != "" {

@@ -19,6 +19,8 @@ type sourcesData struct {
 type sourceView struct {
 	cairn.Source
 	Snippets []snippet
+	// Rate is the source's events/s over the last minutes.
+	Rate sparkline
 }
 
 // snippet is a code sample with the write key filled in.
@@ -71,7 +73,7 @@ curl -X POST ` + base + `/events -H 'X-Write-Key: ` + key + `' \
 }
 
 // sourcesPage serves /console/sources (admins): every source, its write
-// key and snippets, and the controls to create, rename, enable or
+// key, its events/s over the last ten minutes (a sparkline) and snippets, and the controls to create, rename, enable or
 // disable, rotate the key of, and delete a source.
 func (c *Console) sourcesPage(_ http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
 	return c.renderSources(r, v, http.StatusOK)
@@ -86,8 +88,10 @@ func (c *Console) renderSources(r *http.Request, v *view, status int) (string, i
 		return "", 0, err
 	}
 	d := sourcesData{BaseURL: baseURL(r)}
+	now := c.cfg.Now()
 	for _, s := range list {
-		d.Sources = append(d.Sources, sourceView{Source: s, Snippets: snippets(d.BaseURL, s.WriteKey)})
+		d.Sources = append(d.Sources, sourceView{Source: s, Snippets: snippets(d.BaseURL, s.WriteKey),
+			Rate: sourceSparkline(c.cfg.Feed.SourceRate(now, s.ID), cairn.SourceRateStep.Seconds())})
 	}
 	v.Title, v.Nav, v.Data = "Sources", "sources", d
 	return "sources", status, nil

@@ -54,6 +54,7 @@ func (h *Hub) record(events []cairn.Event) {
 	defer h.hist.Unlock()
 	h.perSec.add(now, int64(len(events)))
 	h.perMin.add(now, int64(len(events)))
+	h.recordSources(now, events)
 	if !day.Equal(h.day) {
 		h.day, h.types = day, map[string]int64{}
 	}
@@ -113,6 +114,42 @@ func (h *Hub) TypesToday(now time.Time) map[string]int64 {
 // Reject counts n events refused at ingest (wire it to the HTTP server's
 // OnRejected).
 func (h *Hub) Reject(n int) { h.rejected.Add(int64(n)) }
+
+// recordSources adds a batch to the per-source rings (h.hist held). A
+// batch usually comes from one source, so runs are counted together.
+func (h *Hub) recordSources(now time.Time, events []cairn.Event) {
+	for i := 0; i < len(events); {
+		id, j := events[i].SourceID, i+1
+		for j < len(events) && events[j].SourceID == id {
+			j++
+		}
+		if id != "" {
+			r := h.bySource[id]
+			if r == nil {
+				if h.bySource == nil {
+					h.bySource = map[string]*ring{}
+				}
+				nr := newRing(cairn.SourceRatePoints, cairn.SourceRateStep)
+				r = &nr
+				h.bySource[id] = r
+			}
+			r.add(now, int64(j-i))
+		}
+		i = j
+	}
+}
+
+// SourceRate returns the events accepted through sourceID per
+// cairn.SourceRateStep over the last cairn.SourceRatePoints steps, oldest
+// first.
+func (h *Hub) SourceRate(now time.Time, sourceID string) []int64 {
+	h.hist.Lock()
+	defer h.hist.Unlock()
+	if r := h.bySource[sourceID]; r != nil {
+		return r.series(now)
+	}
+	return make([]int64, cairn.SourceRatePoints)
+}
 
 // Rejected returns the number of events counted by Reject.
 func (h *Hub) Rejected() int64 { return h.rejected.Load() }

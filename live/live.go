@@ -43,9 +43,10 @@ type Hub struct {
 	hist     sync.Mutex
 	perSec   ring
 	perMin   ring
-	recent   []cairn.Event // circular, recentN slots
-	recentAt int           // next slot to write
-	day      time.Time     // UTC day of types
+	bySource map[string]*ring // per source id; sources are few (each needs a write key)
+	recent   []cairn.Event    // circular, recentN slots
+	recentAt int              // next slot to write
+	day      time.Time        // UTC day of types
 	types    map[string]int64
 	rejected atomic.Int64
 	now      func() time.Time

@@ -199,3 +199,53 @@ func TestHistory(t *testing.T) {
 		t.Errorf("rejected %d, want 4", hub.Rejected())
 	}
 }
+
+// TestSourceRate: per-source counts in 10-second steps over ten minutes,
+// events without a source counted nowhere, old steps forgotten.
+func TestSourceRate(t *testing.T) {
+	from := func(src string, n int) []cairn.Event {
+		evs := events(n, "track", "u")
+		for i := range evs {
+			evs[i].SourceID = src
+		}
+		return evs
+	}
+	hub := live.NewHub(10)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	hub.SetClock(func() time.Time { return now })
+	hub.Publish(append(from("src_a", 3), from("src_b", 2)...))
+	now = now.Add(10 * time.Second)
+	hub.Publish(append(append(from("src_a", 4), from("", 7)...), from("src_a", 1)...))
+
+	tests := []struct {
+		name   string
+		at     time.Time
+		source string
+		last   []int64 // the newest points, oldest first
+	}{
+		{"two steps of a", now, "src_a", []int64{3, 5}},
+		{"one step of b", now, "src_b", []int64{2, 0}},
+		{"unknown source", now, "src_x", []int64{0, 0}},
+		{"no source is not a source", now, "", []int64{0, 0}},
+		{"ten minutes later", now.Add(10 * time.Minute), "src_a", []int64{0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := hub.SourceRate(tt.at, tt.source)
+			if len(got) != cairn.SourceRatePoints {
+				t.Fatalf("len %d, want %d", len(got), cairn.SourceRatePoints)
+			}
+			var sum int64
+			for _, c := range got {
+				sum += c
+			}
+			var want int64
+			for _, c := range tt.last {
+				want += c
+			}
+			if tail := got[len(got)-len(tt.last):]; fmt.Sprint(tail) != fmt.Sprint(tt.last) || sum != want {
+				t.Errorf("tail %v (sum %d), want %v (sum %d)", tail, sum, tt.last, want)
+			}
+		})
+	}
+}

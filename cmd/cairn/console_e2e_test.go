@@ -237,9 +237,25 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("watch-live link %q", liveHref)
 	}
 
-	// Users: open a journey by id.
+	// Users: the tracked-users index lists the journey user with its
+	// counts, and a prefix search keeps only matching users.
 	tb.navigate(loopback + "/console/users")
-	tb.screenshot(shots, "users", 1280, 500)
+	tb.waitFor(`document.querySelector("main table tbody tr")`)
+	var journeyRow string
+	tb.evalInto(&journeyRow, `(() => { const a = [...document.querySelectorAll("main table tbody a")].find(a => a.textContent === "journey-user");
+		return a ? [...a.closest("tr").querySelectorAll("td")].map(td => td.textContent.trim()).join("|") : "" })()`)
+	if cells := strings.Split(journeyRow, "|"); len(cells) != 5 || cells[2] != "130" || cells[3] != "3" {
+		t.Errorf("users row of journey-user %q, want 130 events and 3 sessions", journeyRow)
+	}
+	tb.screenshot(shots, "users", 1280, 700)
+	tb.screenshot(shots, "users", 400, 1000)
+	tb.eval(`(() => { const f = document.querySelector('input[name="prefix"]').form; f.prefix.value = "user-"; f.requestSubmit(); })()`)
+	tb.waitFor(`location.search.includes("prefix=user-") && document.querySelector("main table tbody a")`)
+	var prefixed []string
+	tb.evalInto(&prefixed, `[...document.querySelectorAll("main table tbody a")].map(a => a.textContent)`)
+	if strings.Join(prefixed, ",") != "user-0,user-1,user-2,user-3" {
+		t.Errorf("users with prefix user-: %v, want user-0..user-3", prefixed)
+	}
 
 	// Accounts (admin): the list, and a role change.
 	tb.navigate(loopback + "/console/accounts")
@@ -268,6 +284,60 @@ func TestConsoleInChromium(t *testing.T) {
 	tb.eval(`window.confirm = () => true; document.querySelector('form input[value="rotate"]').form.requestSubmit()`)
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
 		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
+
+	// The (rotated) key then works on POST /events and the tracking API,
+	// and those events show in Live filtered to that source, while an
+	// event without a key stays out.
+	var srcID string
+	tb.evalInto(&key, `document.querySelector("section.source code.key").textContent`)
+	tb.evalInto(&srcID, `document.querySelector("section.source").id`)
+	tb.navigate(loopback + "/console/live?sourceId=" + srcID)
+	tb.waitFor(`document.getElementById("live-status").textContent.startsWith("Live")`)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
+	if status, _, b := p.do("POST", "/events", []byte(`{"userId":"no-source-user","sessionId":"s","type":"search"}`)); status != 202 {
+		t.Fatalf("POST /events without a key: %d %s", status, b)
+	}
+	if status, _, b := p.do("POST", "/events", []byte(`{"userId":"keyed-user","sessionId":"s","type":"search","payload":{"via":"events"}}`), "Authorization", basic); status != 202 {
+		t.Errorf("POST /events with the source's key: %d %s, want 202", status, b)
+	}
+	if status, _, b := p.do("POST", "/v1/track", []byte(`{"userId":"tracked-user","event":"Signed Up","properties":{"plan":"pro"}}`), "Authorization", basic); status != 200 {
+		t.Errorf("POST /v1/track with the source's key: %d %s, want 200", status, b)
+	}
+	tb.waitFor(`document.querySelectorAll("#live-rows tr").length === 2`)
+	var sourceRows string
+	tb.evalInto(&sourceRows, `document.getElementById("live-rows").textContent`)
+	if !strings.Contains(sourceRows, "keyed-user") || !strings.Contains(sourceRows, "tracked-user") || strings.Contains(sourceRows, "no-source-user") {
+		t.Errorf("live rows filtered to source %s: %q, want keyed-user and tracked-user only", srcID, sourceRows)
+	}
+	// An identify with an anonymous id and traits: the journey view shows
+	// the merged id and the traits.
+	if status, _, b := p.do("POST", "/v1/identify", []byte(`{"userId":"tracked-user","anonymousId":"anon-7","traits":{"plan":"pro"}}`), "Authorization", basic); status != 200 {
+		t.Errorf("POST /v1/identify: %d %s, want 200", status, b)
+	}
+	if status, _, b := p.do("POST", "/v1/track", []byte(`{"anonymousId":"anon-7","event":"Viewed Pricing"}`), "Authorization", basic); status != 200 {
+		t.Errorf("POST /v1/track anonymous: %d %s, want 200", status, b)
+	}
+	// Wait until the pipeline stored them (the profile lists the link).
+	waitFor(t, 30*time.Second, "tracked-user's profile lists anon-7 and its merged journey has 3 events", func() bool {
+		var got string
+		tb.evalInto(&got, `(async () => {
+			const p = await fetch("/users/tracked-user", {credentials: "same-origin"});
+			const j = await fetch("/users/tracked-user/journey", {credentials: "same-origin"});
+			return p.ok && j.ok ? (await p.json()).anonymousIds.join(",") + ":" + (await j.json()).events.length : "" })()`)
+		return got == "anon-7:3"
+	})
+	tb.navigate(loopback + "/console/users/tracked-user")
+	tb.waitFor(`document.querySelector("[data-merged-ids]") && document.querySelector("[data-trait=plan]")`)
+	var merged, plan string
+	tb.evalInto(&merged, `document.querySelector("[data-merged-ids]").textContent`)
+	tb.evalInto(&plan, `document.querySelector("[data-trait=plan]").textContent`)
+	if merged != "anon-7" || plan != `"pro"` {
+		t.Errorf("journey of tracked-user: merged ids %q, trait plan %q; want anon-7 and \"pro\"", merged, plan)
+	}
+	tb.screenshot(shots, "journey-merged", 1280, 800)
+	// The Sources view counts them in its events/s.
+	tb.navigate(loopback + "/console/sources")
+	tb.waitFor(`document.querySelector("[data-source-rate]") && document.querySelector("[data-source-rate]").textContent !== "0" && document.querySelector("svg.spark")`)
 
 	// An open live stream does not hold up shutdown.
 	tb.navigate(loopback + "/console/live")
