@@ -206,6 +206,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopPurge, s.purgeDone = cancel, make(chan struct{})
 		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
+		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
 		go s.purgeLoop(ctx)
 	}
 	return s, nil

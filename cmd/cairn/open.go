@@ -45,7 +45,7 @@ func openServerStore(ctx context.Context, cfg Config, log *slog.Logger) (cairn.E
 	}
 	// Only the server purges: offline commands open the store without
 	// retention.
-	st, err := pebble.Open(storeDir(cfg), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true,
+	st, err := pebble.Open(storeDir(cfg), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true, //nolint:contextcheck // the store (and its purge loop) outlives any caller context
 		CacheSize: cfg.StoreCache, Retention: cfg.Retention})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("open embedded store: %w", err)
