@@ -68,6 +68,9 @@
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
 //
+// With Options.Retention, a background loop deletes events whose receivedAt
+// is older (retention.go): a paced full scan in small batches, no time index.
+//
 // To look inside without Go, use `cairn export` (JSON lines).
 package pebble
 
@@ -82,6 +85,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cockroachdb/pebble/v2"
@@ -106,6 +110,10 @@ type Store struct {
 	count   atomic.Int64
 	closed  atomic.Bool
 	commit  *pebble.WriteOptions // pebble.Sync, or pebble.NoSync with DeferSync
+	opts    Options
+
+	stopPurge context.CancelFunc // nil without retention
+	purgeDone chan struct{}      // closed when the purge loop has returned
 }
 
 var (
@@ -129,6 +137,21 @@ type Options struct {
 	// DeferSync commits event batches without an fsync; call Sync to make
 	// them durable (see the package doc).
 	DeferSync bool
+	// Retention, when positive, makes the store delete events whose
+	// receivedAt is older, in a background loop (retention.go); 0 keeps
+	// them forever.
+	Retention time.Duration
+	// PurgeInterval is the time between purge passes: 0 means
+	// DefaultPurgeInterval, or the retention if shorter.
+	PurgeInterval time.Duration
+	// PurgeBatch is the number of event keys one purge step reads (and at
+	// most deletes) under the insert lock; 0 means DefaultPurgeBatch.
+	PurgeBatch int
+	// PurgePause is the pause between purge steps; 0 means
+	// DefaultPurgePause.
+	PurgePause time.Duration
+	// Now is the purge loop's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -160,11 +183,15 @@ func Open(dir string, opts Options) (*Store, error) {
 			po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 		}
 	}
+	if opts.Retention < 0 {
+		return nil, fmt.Errorf("open pebble store %s: negative retention %s", dir, opts.Retention)
+	}
+	opts.retentionDefaults()
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: opts.Logger, commit: pebble.Sync}
+	s := &Store{db: db, log: opts.Logger, commit: pebble.Sync, opts: opts}
 	if opts.DeferSync {
 		s.commit = pebble.NoSync
 	}
@@ -178,6 +205,13 @@ func Open(dir string, opts Options) (*Store, error) {
 			s.count.Store(int64(binary.BigEndian.Uint64(v)))
 		}
 		closer.Close() //nolint:errcheck // the closer releases the value buffer of a successful Get; it has no error to report
+	}
+	if opts.Retention > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopPurge, s.purgeDone = cancel, make(chan struct{})
+		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
+		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
+		go s.purgeLoop(ctx)
 	}
 	return s, nil
 }
@@ -532,6 +566,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.checkOpen() }
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if s.stopPurge != nil {
+		s.stopPurge()
+		<-s.purgeDone
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

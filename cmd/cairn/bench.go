@@ -54,7 +54,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	o.Exe = exe
 	o.Progress = stderr
-	if o.OpenStore, o.OpenIngester, err = benchOpeners(); err != nil {
+	if o.OpenStore, o.OpenIngester, err = benchOpeners(); err != nil { //nolint:contextcheck // the store (and its purge loop) outlives any caller context
 		return err
 	}
 	rep, err := bench.Run(ctx, o)

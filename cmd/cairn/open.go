@@ -43,14 +43,12 @@ func openServerStore(ctx context.Context, cfg Config, log *slog.Logger) (cairn.E
 		}
 		return st, "store: mongodb", nil, nil
 	}
-	if cfg.Retention > 0 {
-		// Refuse a setting the store cannot honour rather than keep data
-		// the operator asked to delete.
-		return nil, "", nil, &configError{"CAIRN_RETENTION needs MONGODB_URI: the embedded store does not delete old events yet (unset it, or use MongoDB)"}
-	}
-	st, err := openEmbeddedStore(storeDir(cfg), cfg, log.With("component", "pebble"), true)
+	// Only the server purges: offline commands open the store without
+	// retention.
+	st, err := pebble.Open(storeDir(cfg), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true, //nolint:contextcheck // the store (and its purge loop) outlives any caller context
+		CacheSize: cfg.StoreCache, Retention: cfg.Retention})
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, fmt.Errorf("open embedded store: %w", err)
 	}
 	return st, "store: embedded", []any{"dir", storeDir(cfg)}, nil
 }

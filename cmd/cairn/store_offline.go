@@ -37,7 +37,7 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (stop the server first: the embedded store is opened by one process at a time)", err)
 	}
-	store, err := openEmbeddedStore(dir, cfg, log.With("component", "pebble"), false)
+	store, err := openEmbeddedStore(dir, cfg, log.With("component", "pebble"), false) //nolint:contextcheck // the store (and its purge loop) outlives any caller context
 	if err != nil {
 		lock.Close() //nolint:errcheck // leaving on the error returned below; the lock is only released
 		return nil, nil, err
