@@ -220,8 +220,13 @@ func TestSourcesRate(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d", code)
 	}
-	rates := regexp.MustCompile(`data-source-rate>([^<]*)<`).FindAllStringSubmatch(body, -1)
-	if len(rates) != 2 || rates[0][1] != "5.00" || rates[1][1] != "0" {
+	// Both sources share a creation time, so their order on the page is not
+	// fixed: read each rate from its own card.
+	rates := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)<h2>(\w+) .*?data-source-rate>([^<]*)<`).FindAllStringSubmatch(body, -1) {
+		rates[m[1]] = m[2]
+	}
+	if len(rates) != 2 || rates["busy"] != "5.00" || rates["quiet"] != "0" {
 		t.Errorf("rates %v, want busy 5.00 and quiet 0", rates)
 	}
 	if n := strings.Count(body, `<svg class="spark"`); n != 2 {
