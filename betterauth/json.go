@@ -122,3 +122,11 @@ type sessionResponse struct {
 	Session sessionJSON `json:"session"`
 	User    userJSON    `json:"user"`
 }
+
+// SessionBody returns sess and its user in the shape of Better Auth's
+// GET /api/auth/get-session answer ({"session":…,"user":…}, times as
+// JavaScript's Date.toJSON), ready for encoding/json. Cairn's own
+// GET /session answers it, so that a frontend reads one shape.
+func (h *Handler) SessionBody(sess *cairn.Session, user *cairn.User) any {
+	return sessionResponse{toSessionJSON(sess), toUserJSON(user)}
+}

@@ -18,7 +18,7 @@ func (s *Server) registerRoutes() {
 	if s.Metrics != nil {
 		s.handle("GET /metrics", s.Metrics)
 	}
-	if s.Auth != nil {
+	if s.Auth != nil && s.Accounts != nil {
 		s.handle("GET /session", noStore(s.requireSession(s.handleSession)))
 	}
 	if s.Auth != nil && s.Users != nil {

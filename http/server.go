@@ -33,7 +33,7 @@ type Server struct {
 	// Store serves journeys and health. Required.
 	Store cairn.EventStore
 	// Auth authenticates the session tokens of protected routes, and
-	// enables GET /session. When nil, reads are not protected (for tests of
+	// enables GET /session (with Accounts, which shapes its body). When nil, reads are not protected (for tests of
 	// this package only).
 	Auth cairn.Authenticator
 	// Users serves GET /users (admins only); nil leaves the route out.
@@ -142,6 +142,9 @@ type Accounts interface {
 	// SessionToken returns the session token r presents (a cookie or a
 	// bearer header), or "" when it presents none or an invalid one.
 	SessionToken(r *http.Request) string
+	// SessionBody returns the body GET /session answers for a session and
+	// its user, in the sub-API's shape.
+	SessionBody(sess *cairn.Session, user *cairn.User) any
 }
 
 func (s *Server) init() {

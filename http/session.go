@@ -11,39 +11,17 @@ import (
 // The account routes Cairn adds to Better Auth's: GET /session and
 // GET /users. Their bodies use Better Auth's field names and time format
 // (ISO 8601, UTC, milliseconds), as the /api/auth routes do, so a frontend
-// reads one shape.
+// reads one shape: GET /session's body comes from the account sub-API
+// (Accounts.SessionBody).
 
-// jsTime formats t as JavaScript's Date.toJSON: UTC, milliseconds.
+// jsTime formats t as JavaScript's Date.toJSON (UTC, milliseconds), the
+// time format of every Cairn JSON body.
 type jsTime time.Time
 
 // MarshalJSON implements json.Marshaler.
 func (t jsTime) MarshalJSON() ([]byte, error) {
 	b := append([]byte{'"'}, cairn.AppendTime(nil, time.Time(t))...)
 	return append(b, '"'), nil
-}
-
-// userJSON is a user as Better Auth returns it, plus the admin plugin's role.
-type userJSON struct {
-	Name          string  `json:"name"`
-	Email         string  `json:"email"`
-	EmailVerified bool    `json:"emailVerified"`
-	Image         *string `json:"image"`
-	CreatedAt     jsTime  `json:"createdAt"`
-	UpdatedAt     jsTime  `json:"updatedAt"`
-	Role          string  `json:"role"`
-	ID            string  `json:"id"`
-}
-
-// sessionJSON is a session as Better Auth returns it.
-type sessionJSON struct {
-	ExpiresAt jsTime `json:"expiresAt"`
-	Token     string `json:"token"`
-	CreatedAt jsTime `json:"createdAt"`
-	UpdatedAt jsTime `json:"updatedAt"`
-	IPAddress string `json:"ipAddress"`
-	UserAgent string `json:"userAgent"`
-	UserID    string `json:"userId"`
-	ID        string `json:"id"`
 }
 
 // listedUserJSON is one entry of GET /users.
@@ -71,22 +49,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, cairn.Errorf(cairn.EUNAUTHORIZED, "Sign in to use this endpoint."))
 		return
 	}
-	u, sess := p.User, p.Session
-	user := userJSON{Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
-		CreatedAt: jsTime(u.CreatedAt), UpdatedAt: jsTime(u.UpdatedAt), Role: roleOf(u), ID: u.ID}
-	if u.Image != "" {
-		img := u.Image
-		user.Image = &img
-	}
-	s.writeJSON(w, r, http.StatusOK, struct {
-		Session sessionJSON `json:"session"`
-		User    userJSON    `json:"user"`
-	}{
-		sessionJSON{ExpiresAt: jsTime(sess.ExpiresAt), Token: sess.Token, CreatedAt: jsTime(sess.CreatedAt),
-			UpdatedAt: jsTime(sess.UpdatedAt), IPAddress: sess.IPAddress, UserAgent: sess.UserAgent,
-			UserID: sess.UserID, ID: sess.ID},
-		user,
-	})
+	s.writeJSON(w, r, http.StatusOK, s.Accounts.SessionBody(p.Session, p.User))
 }
 
 // handleUsers serves GET /users?limit=&cursor=, for admins only.

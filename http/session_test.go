@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/auth"
 	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
@@ -191,5 +192,6 @@ func TestRequestIDInAccountLogs(t *testing.T) {
 // fakeAccounts is an account sub-API with fixed routes and no tokens.
 type fakeAccounts map[string]http.Handler
 
-func (f fakeAccounts) Routes() map[string]http.Handler { return f }
-func (fakeAccounts) SessionToken(*http.Request) string { return "" }
+func (f fakeAccounts) Routes() map[string]http.Handler           { return f }
+func (fakeAccounts) SessionToken(*http.Request) string           { return "" }
+func (fakeAccounts) SessionBody(*cairn.Session, *cairn.User) any { return nil }
