@@ -51,7 +51,7 @@ func runSourcesCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if name == "" {
 		return &configError{"--name is required"}
 	}
-	store, closeStore, err := openSourceStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.SourceStore](ctx, cfg, stderr, "sources")
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runSourcesList(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openSourceStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.SourceStore](ctx, cfg, stderr, "sources")
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func runSourcesSetEnabled(ctx context.Context, cmd string, args []string, stdout
 	if id == "" {
 		return &configError{fmt.Sprintf("usage: cairn sources %s ID", cmd)}
 	}
-	store, closeStore, err := openSourceStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.SourceStore](ctx, cfg, stderr, "sources")
 	if err != nil {
 		return err
 	}
@@ -128,18 +128,4 @@ func runSourcesSetEnabled(ctx context.Context, cmd string, args []string, stdout
 	}
 	fmt.Fprintf(stdout, "source %s (%s) is now %sd\n", src.ID, src.Name, cmd)
 	return nil
-}
-
-// openSourceStore opens the configured store for source commands.
-func openSourceStore(ctx context.Context, cfg Config, stderr io.Writer) (cairn.SourceStore, func(), error) {
-	store, closeStore, err := openOfflineStore(ctx, cfg, stderr, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	ss, ok := store.(cairn.SourceStore)
-	if !ok {
-		closeStore()
-		return nil, nil, fmt.Errorf("the %T store cannot keep sources", store)
-	}
-	return ss, closeStore, nil
 }

@@ -48,6 +48,24 @@ func openOfflineStore(ctx context.Context, cfg Config, stderr io.Writer, create 
 	}, nil
 }
 
+// openOfflineAs opens the configured store like openOfflineStore (creating
+// an empty embedded one if needed) and returns it as the interface T a
+// command needs (cairn.SourceStore, cairn.AuthStore), or an error naming
+// what the store cannot keep.
+func openOfflineAs[T any](ctx context.Context, cfg Config, stderr io.Writer, what string) (T, func(), error) {
+	var zero T
+	store, closeStore, err := openOfflineStore(ctx, cfg, stderr, true)
+	if err != nil {
+		return zero, nil, err
+	}
+	t, ok := store.(T)
+	if !ok {
+		closeStore()
+		return zero, nil, fmt.Errorf("the %T store cannot keep %s", store, what)
+	}
+	return t, closeStore, nil
+}
+
 // logClose closes c and logs a failure as what.
 func logClose(log *slog.Logger, what string, c io.Closer) {
 	if err := c.Close(); err != nil {

@@ -56,7 +56,7 @@ func runUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.AuthStore](ctx, cfg, stderr, "accounts")
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.AuthStore](ctx, cfg, stderr, "accounts")
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Write
 	if email == "" || (role != cairn.RoleAdmin && role != cairn.RoleMember) {
 		return &configError{"--email and --role admin|member are required"}
 	}
-	store, closeStore, err := openAuthStore(ctx, cfg, stderr)
+	store, closeStore, err := openOfflineAs[cairn.AuthStore](ctx, cfg, stderr, "accounts")
 	if err != nil {
 		return err
 	}
@@ -136,20 +136,6 @@ func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s is now %s\n", u.Email, role)
 	return nil
-}
-
-// openAuthStore opens the configured store for account commands.
-func openAuthStore(ctx context.Context, cfg Config, stderr io.Writer) (cairn.AuthStore, func(), error) {
-	store, closeStore, err := openOfflineStore(ctx, cfg, stderr, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	as, ok := store.(cairn.AuthStore)
-	if !ok {
-		closeStore()
-		return nil, nil, fmt.Errorf("the %T store cannot keep accounts", store)
-	}
-	return as, closeStore, nil
 }
 
 // readPassword reads the password from a terminal without echo (twice, to
