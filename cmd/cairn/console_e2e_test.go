@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn"
 )
 
 // newContextTab opens url in a fresh browser context (its own cookies).
@@ -333,6 +335,17 @@ func TestConsoleInChromium(t *testing.T) {
 	tb.evalInto(&plan, `document.querySelector("[data-trait=plan]").textContent`)
 	if merged != "anon-7" || plan != `"pro"` {
 		t.Errorf("journey of tracked-user: merged ids %q, trait plan %q; want anon-7 and \"pro\"", merged, plan)
+	}
+	// Those events came without a session id: the journey groups them by
+	// their derived session, the one the journey API returns.
+	var groups struct{ View, API []string }
+	tb.evalInto(&groups, `(async () => {
+		const j = await (await fetch("/users/tracked-user/journey", {credentials: "same-origin"})).json();
+		return {View: [...document.querySelectorAll("section.session")].map(s => s.dataset.session + ":" + s.querySelectorAll("li").length),
+			API: [...new Set(j.events.map(e => e.sessionId))].map(id => id + ":" + j.events.filter(e => e.sessionId === id).length)} })()`)
+	if len(groups.View) != 1 || !strings.HasPrefix(groups.View[0], cairn.DerivedSessionPrefix) || !strings.HasSuffix(groups.View[0], ":3") ||
+		strings.Join(groups.View, ",") != strings.Join(groups.API, ",") {
+		t.Errorf("journey of tracked-user: sessions %v, want one derived session of 3 events, as the API's %v", groups.View, groups.API)
 	}
 	tb.screenshot(shots, "journey-merged", 1280, 800)
 	// The Sources view counts them in its events/s.
