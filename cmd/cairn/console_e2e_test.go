@@ -199,6 +199,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	tb.waitFor(`document.querySelectorAll("#live-rows tr").length === 3 && document.getElementById("live-rows").textContent.includes("live-user")`)
+	tb.waitFor(`document.getAnimations().length === 0`) // the new rows' highlight has faded
 	tb.screenshot(shots, "live", 1280, 700)
 	tb.screenshot(shots, "live", 400, 900)
 	// A filter by user: other users' events do not show.
@@ -280,9 +281,6 @@ func TestConsoleInChromium(t *testing.T) {
 	if len(key) != 32 || !snippetsCarryKey {
 		t.Errorf("source write key %q; all four snippets carry it: %v", key, snippetsCarryKey)
 	}
-	tb.eval(`document.querySelector("details.snippets").open = true`)
-	tb.screenshot(shots, "sources", 1280, 1300)
-	tb.screenshot(shots, "sources", 400, 1800)
 	tb.eval(`window.confirm = () => true; document.querySelector('form input[value="rotate"]').form.requestSubmit()`)
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
 		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
@@ -351,6 +349,10 @@ func TestConsoleInChromium(t *testing.T) {
 	// The Sources view counts them in its events/s.
 	tb.navigate(loopback + "/console/sources")
 	tb.waitFor(`document.querySelector("[data-source-rate]") && document.querySelector("[data-source-rate]").textContent !== "0" && document.querySelector("svg.spark")`)
+	// Its screenshot is taken now, with events counted.
+	tb.eval(`document.querySelector("details.snippets").open = true`)
+	tb.screenshot(shots, "sources", 1280, 1300)
+	tb.screenshot(shots, "sources", 400, 1800)
 
 	// An open live stream does not hold up shutdown.
 	tb.navigate(loopback + "/console/live")
