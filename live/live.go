@@ -194,13 +194,12 @@ func (h *Hub) deliver(b published) {
 	var buf []byte
 	encode := func(i int) cairn.LiveEvent {
 		if enc[i].Event == nil {
-			if cap(buf)-len(buf) < 2048 {
-				buf = make([]byte, 0, 64<<10)
+			if buf == nil {
+				buf = make([]byte, 0, encodedSize(b.events))
 			}
 			start := len(buf)
-			// An event that outgrows buf's spare capacity is encoded into
-			// a new array, where the next ones follow; the earlier ones
-			// keep the old array.
+			// Should the estimate fall short, append moves buf to a new
+			// array; the events encoded earlier keep the old one.
 			buf = b.events[i].AppendJSON(buf)
 			enc[i] = cairn.LiveEvent{Event: &b.events[i], JSON: buf[start:len(buf):len(buf)]}
 		}
@@ -211,6 +210,17 @@ func (h *Hub) deliver(b published) {
 			s.offer(b.events, encode, h.buffer)
 		}
 	}
+}
+
+// encodedSize estimates the bytes of the events' JSON: the fixed fields
+// and times take about 150.
+func encodedSize(events []cairn.Event) int {
+	n := 0
+	for i := range events {
+		e := &events[i]
+		n += 160 + len(e.EventID) + len(e.UserID) + len(e.SessionID) + len(e.Type) + len(e.SourceID) + len(e.AnonymousID) + len(e.Payload)
+	}
+	return n
 }
 
 // offer appends the matching events (encoded by enc) to the subscriber's
