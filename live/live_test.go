@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -384,4 +386,55 @@ func TestEncodingOutgrowsEstimate(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(ids(batch)) {
 		t.Errorf("got %v, want %v", got, ids(batch))
 	}
+}
+
+// TestConcurrentPublish: batches published from several goroutines at
+// once (as concurrent requests do) all reach a subscriber or are counted as
+// skipped (when the fan-out queue overflows: 1,200 batches may outrun its
+// 1,024), each publisher's batches in order, while the fan-out goroutine
+// stops whenever the queue runs dry and is started again by the next
+// Publish.
+func TestConcurrentPublish(t *testing.T) {
+	const publishers, batches, size = 4, 300, 5
+	hub := live.NewHub(publishers * batches * size)
+	sub := hub.Subscribe(cairn.LiveFilter{})
+	defer sub.Close()
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				hub.Publish(events(size, "search", fmt.Sprintf("p%d-b%d", p, b)))
+				if b%50 == 0 {
+					runtime.Gosched() // let the queue run dry now and then
+				}
+			}
+		}()
+	}
+	last := map[int]int{} // per publisher: the last batch seen
+	var n, skipped int64
+	for n+skipped < publishers*batches*size {
+		evs, k, err := sub.Next(t.Context())
+		if err != nil {
+			t.Fatalf("after %d events and %d skipped: %v", n, skipped, err)
+		}
+		skipped += k
+		for _, id := range liveIDs(t, evs) {
+			var p, b, i int
+			if _, err := fmt.Sscanf(id, "p%d-b%d-search-%d", &p, &b, &i); err != nil {
+				t.Fatalf("event id %q: %v", id, err)
+			}
+			if prev, ok := last[p]; ok && b < prev {
+				t.Fatalf("publisher %d: batch %d after batch %d", p, b, prev)
+			}
+			last[p] = b
+			n++
+		}
+	}
+	wg.Wait()
+	if n+skipped != publishers*batches*size || skipped%size != 0 {
+		t.Errorf("%d delivered + %d skipped, want %d in whole batches", n, skipped, publishers*batches*size)
+	}
+	t.Logf("%d delivered, %d skipped", n, skipped)
 }
