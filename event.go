@@ -184,8 +184,8 @@ func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Even
 	ev.UserID = requiredID(raw.UserID, "userId", fail)
 	ev.SessionID = requiredID(raw.SessionID, "sessionId", fail)
 
-	if s, ok := jsonString(raw.Type); !ok || isNull(raw.Type) {
-		if len(raw.Type) == 0 || isNull(raw.Type) {
+	if s, ok := JSONString(raw.Type); !ok || IsJSONNull(raw.Type) {
+		if len(raw.Type) == 0 || IsJSONNull(raw.Type) {
 			fail("type", "is required")
 		} else {
 			fail("type", "must be a string")
@@ -197,7 +197,7 @@ func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Even
 	}
 
 	switch {
-	case len(raw.Payload) == 0 || isNull(raw.Payload):
+	case len(raw.Payload) == 0 || IsJSONNull(raw.Payload):
 		ev.Payload = json.RawMessage("{}")
 	case raw.Payload[0] != '{':
 		fail("payload", "must be a JSON object")
@@ -211,7 +211,7 @@ func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Even
 	}
 
 	switch {
-	case len(raw.OccurredAt) == 0 || isNull(raw.OccurredAt):
+	case len(raw.OccurredAt) == 0 || IsJSONNull(raw.OccurredAt):
 		ev.OccurredAt = now
 	default:
 		t, msg := parseOccurredAt(raw.OccurredAt)
@@ -224,8 +224,8 @@ func (raw *RawEvent) Normalize(index int, now time.Time, rules EventRules) (Even
 		}
 	}
 
-	if len(raw.EventID) != 0 && !isNull(raw.EventID) {
-		s, ok := jsonString(raw.EventID)
+	if len(raw.EventID) != 0 && !IsJSONNull(raw.EventID) {
+		s, ok := JSONString(raw.EventID)
 		if !ok {
 			fail("eventId", "must be a string")
 		} else if err := ValidateEventID(s); err != "" {
@@ -264,11 +264,11 @@ func isEventIDChar(c byte) bool {
 }
 
 func requiredID(raw json.RawMessage, field string, fail func(field, format string, args ...any)) string {
-	if len(raw) == 0 || isNull(raw) {
+	if len(raw) == 0 || IsJSONNull(raw) {
 		fail(field, "is required")
 		return ""
 	}
-	s, ok := jsonString(raw)
+	s, ok := JSONString(raw)
 	if !ok {
 		fail(field, "must be a string")
 		return ""
@@ -287,10 +287,13 @@ func requiredID(raw json.RawMessage, field string, fail func(field, format strin
 	return ""
 }
 
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+// IsJSONNull reports whether raw (one JSON value, as a decoder yields it)
+// is null.
+func IsJSONNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
-// jsonString decodes raw as a JSON string.
-func jsonString(raw json.RawMessage) (string, bool) {
+// JSONString decodes raw (one JSON value, as a decoder yields it) as a
+// JSON string; false when it is not one.
+func JSONString(raw json.RawMessage) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
@@ -331,7 +334,7 @@ var (
 func parseOccurredAt(raw json.RawMessage) (time.Time, string) {
 	var t time.Time
 	if raw[0] == '"' {
-		s, ok := jsonString(raw)
+		s, ok := JSONString(raw)
 		if !ok {
 			return time.Time{}, "must be an ISO 8601 date string or epoch milliseconds"
 		}

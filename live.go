@@ -47,13 +47,24 @@ const (
 	SourceRatePoints = 60
 )
 
+// LiveEvent is an accepted event as a live subscription delivers it. Both
+// fields are shared by every subscriber and must not be modified.
+type LiveEvent struct {
+	// Event is the accepted event.
+	Event *Event
+	// JSON is Event in the journey shape (Event.AppendJSON), encoded once
+	// for all subscribers.
+	JSON []byte
+}
+
 // LiveSubscription is one subscriber of a LiveFeed.
 type LiveSubscription interface {
 	// Next waits for accepted events, then returns them oldest first and
 	// the number dropped for this subscriber since the previous call
-	// because it fell behind. It returns ctx's error when ctx ends, and
-	// EUNAVAILABLE after Close.
-	Next(ctx context.Context) (events []Event, skipped int64, err error)
+	// because it fell behind. The returned slice is valid until the next
+	// call. It returns ctx's error when ctx ends, and EUNAVAILABLE after
+	// Close.
+	Next(ctx context.Context) (events []LiveEvent, skipped int64, err error)
 	// Close ends the subscription.
 	Close()
 }

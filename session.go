@@ -1,6 +1,7 @@
 package cairn
 
 import (
+	"context"
 	"strconv"
 	"time"
 )
@@ -124,4 +125,38 @@ func DeriveSessions(page, older []Event, gap time.Duration) {
 			ev.SessionID = DerivedSessionID(start)
 		}
 	}
+}
+
+// DerivePageSessions gives the events of page (a journey page of userID
+// read from store, newest first) that have no session id their derived
+// session (see DeriveSessions), reading the older events the rule needs
+// from store: back to a session break, within one UTC day, at most
+// MaxSessionLookBack events. gap <= 0 means DefaultSessionGap. The HTTP
+// journey API and the console's journey view both call it, so they show
+// the same sessions.
+func DerivePageSessions(ctx context.Context, store EventStore, userID string, page []Event, gap time.Duration) error {
+	if gap <= 0 {
+		gap = DefaultSessionGap
+	}
+	from, ok := SessionLookBack(page)
+	if !ok {
+		return nil
+	}
+	var older []Event
+	last := page[len(page)-1]
+	after := &Cursor{OccurredAt: last.OccurredAt, EventID: last.EventID}
+	for !SessionStartFound(page, older, gap) && len(older) < MaxSessionLookBack {
+		p, err := store.Journey(ctx, JourneyQuery{UserID: userID, From: from, After: after,
+			Limit: min(MaxJourneyLimit, MaxSessionLookBack-len(older))})
+		if err != nil {
+			return err
+		}
+		older = append(older, p.Events...)
+		if p.Next == nil {
+			break
+		}
+		after = p.Next
+	}
+	DeriveSessions(page, older, gap)
+	return nil
 }

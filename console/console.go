@@ -59,6 +59,9 @@ type Config struct {
 	// EventTypes are the accepted event types, offered as live filters
 	// (cairn.DefaultEventTypes when empty).
 	EventTypes []string
+	// SessionGap is the inactivity that ends a derived session in the
+	// journey view, as in the journey API (cairn.DefaultSessionGap if 0).
+	SessionGap time.Duration
 	// Logger receives the console's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil uses time.Now.

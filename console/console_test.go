@@ -24,7 +24,8 @@ func (fakeIngester) Stats() cairn.IngestStats {
 }
 
 // env is a console over a real embedded store holding a 130-event journey
-// in three sessions.
+// in three sessions, and "anon-user"'s 65 events sent without a session id:
+// 60 a minute apart from 12:00, then 5 from 14:00 (two derived sessions).
 func newConsole(t *testing.T) (http.Handler, *live.Hub) {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
@@ -41,6 +42,14 @@ func newConsole(t *testing.T) (http.Handler, *live.Hub) {
 	for i := range 130 {
 		evs = append(evs, cairn.Event{EventID: fmt.Sprintf("j-%03d", i), UserID: "journey-user", SessionID: fmt.Sprintf("sess-%d", i/50),
 			Type: "page_view", Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), OccurredAt: base.Add(time.Duration(i) * time.Minute), ReceivedAt: base})
+	}
+	for i := range 65 {
+		at := base.Add(2*time.Hour + time.Duration(i)*time.Minute)
+		if i >= 60 {
+			at = base.Add(4*time.Hour + time.Duration(i-60)*time.Minute)
+		}
+		evs = append(evs, cairn.Event{EventID: fmt.Sprintf("a-%03d", i), UserID: "anon-user", Type: "track",
+			OccurredAt: at, ReceivedAt: base})
 	}
 	if _, err := st.InsertEvents(t.Context(), evs); err != nil {
 		t.Fatal(err)
@@ -130,6 +139,34 @@ func TestJourneyScroll(t *testing.T) {
 	}
 	if fmt.Sprint(counts) != "[50 50 30]" {
 		t.Errorf("pages of %v events, want [50 50 30]", counts)
+	}
+}
+
+// TestJourneyDerivedSessions: events sent without a session id are
+// grouped by their derived session (as GET /users/{userId}/journey
+// returns them), with the same id on both sides of a page boundary.
+func TestJourneyDerivedSessions(t *testing.T) {
+	h, _ := newConsole(t)
+	base := time.Date(2025, 12, 15, 10, 0, 0, 0, time.UTC)
+	early, late := cairn.DerivedSessionID(base.Add(2*time.Hour)), cairn.DerivedSessionID(base.Add(4*time.Hour))
+	session := regexp.MustCompile(`data-session="([^"]*)"`)
+	next := regexp.MustCompile(`data-next="([^"]+)"`)
+	_, body := get(t, h, "/console/users/anon-user", member)
+	var got [][]string
+	for range 3 {
+		var page []string
+		for _, m := range session.FindAllStringSubmatch(body, -1) {
+			page = append(page, m[1])
+		}
+		got = append(got, page)
+		m := next.FindStringSubmatch(body)
+		if m == nil {
+			break
+		}
+		_, body = get(t, h, strings.ReplaceAll(m[1], "&amp;", "&"), member)
+	}
+	if want := [][]string{{late, early}, {early}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sessions per page %v, want %v", got, want)
 	}
 }
 

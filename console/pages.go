@@ -184,6 +184,11 @@ func (c *Console) journeyPage(w http.ResponseWriter, r *http.Request, v *view) (
 	if err != nil {
 		return "", 0, err
 	}
+	// Events sent without a session id are grouped by their derived
+	// session, as the journey API returns them.
+	if err := cairn.DerivePageSessions(r.Context(), c.cfg.Store, userID, page.Events, c.cfg.SessionGap); err != nil {
+		return "", 0, err
+	}
 	d.Count = len(page.Events)
 	d.Groups = groupSessions(page.Events)
 	d.MergedIDs = page.MergedIDs

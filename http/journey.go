@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,7 +22,7 @@ func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.deriveSessions(r.Context(), q.UserID, page.Events); err != nil {
+	if err := cairn.DerivePageSessions(r.Context(), s.Store, q.UserID, page.Events, s.SessionGap); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -59,38 +58,6 @@ func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request) {
 	}
 	b = append(b, '}')
 	writeRawJSON(w, http.StatusOK, b)
-}
-
-// deriveSessions gives the page's events without a session id their
-// derived session (see cairn.DeriveSessions), reading the older events
-// the rule needs: back to a session break, within one UTC day, at most
-// cairn.MaxSessionLookBack events.
-func (s *Server) deriveSessions(ctx context.Context, userID string, events []cairn.Event) error {
-	gap := s.SessionGap
-	if gap <= 0 {
-		gap = cairn.DefaultSessionGap
-	}
-	from, ok := cairn.SessionLookBack(events)
-	if !ok {
-		return nil
-	}
-	var older []cairn.Event
-	last := events[len(events)-1]
-	after := &cairn.Cursor{OccurredAt: last.OccurredAt, EventID: last.EventID}
-	for !cairn.SessionStartFound(events, older, gap) && len(older) < cairn.MaxSessionLookBack {
-		p, err := s.Store.Journey(ctx, cairn.JourneyQuery{UserID: userID, From: from, After: after,
-			Limit: min(cairn.MaxJourneyLimit, cairn.MaxSessionLookBack-len(older))})
-		if err != nil {
-			return err
-		}
-		older = append(older, p.Events...)
-		if p.Next == nil {
-			break
-		}
-		after = p.Next
-	}
-	cairn.DeriveSessions(events, older, gap)
-	return nil
 }
 
 // parseJourneyQuery validates the path and query parameters.

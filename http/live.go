@@ -15,6 +15,11 @@ import (
 // proxies and browsers keep the connection open.
 const liveHeartbeat = 15 * time.Second
 
+// liveFlushEvery is the shortest time between two writes of a live
+// stream: a busy stream sends what arrived meanwhile in one write (and one
+// flush), an idle one sends an event as soon as it arrives.
+const liveFlushEvery = 50 * time.Millisecond
+
 // handleLive serves GET /api/live?type=&userId=&sourceId=: the events
 // accepted from now on, as server-sent events. Each "message" event's data
 // is one event in the journey shape; a "skipped" event's data is
@@ -63,7 +68,18 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	if !s.writeLive(w, rc, b) {
 		return
 	}
+	pace := time.NewTimer(liveHeartbeat)
+	defer pace.Stop()
+	var last time.Time // of the last write of events
 	for {
+		if d := liveFlushEvery - time.Since(last); d > 0 {
+			pace.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-pace.C:
+			}
+		}
 		wait, cancel := context.WithTimeout(ctx, liveHeartbeat)
 		events, skipped, err := sub.Next(wait)
 		cancel()
@@ -86,11 +102,15 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 		}
 		for i := range events {
 			b = append(b, "data: "...)
-			b = events[i].AppendJSON(b)
+			b = append(b, events[i].JSON...)
 			b = append(b, "\n\n"...)
 		}
 		if !s.writeLive(w, rc, b) {
 			return
+		}
+		last = time.Now()
+		if cap(b) > 4<<20 {
+			b = nil // do not keep a burst's buffer for the stream's life
 		}
 	}
 }

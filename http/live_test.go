@@ -91,12 +91,13 @@ type skippingSub struct{ done bool }
 
 func (skippingFeed) Subscribe(cairn.LiveFilter) cairn.LiveSubscription { return &skippingSub{} }
 
-func (s *skippingSub) Next(ctx context.Context) ([]cairn.Event, int64, error) {
+func (s *skippingSub) Next(ctx context.Context) ([]cairn.LiveEvent, int64, error) {
 	if s.done {
 		return nil, 0, live.ErrClosed
 	}
 	s.done = true
-	return []cairn.Event{{EventID: "e1", UserID: "u", SessionID: "s", Type: "search"}}, 1234, nil
+	e := &cairn.Event{EventID: "e1", UserID: "u", SessionID: "s", Type: "search"}
+	return []cairn.LiveEvent{{Event: e, JSON: e.AppendJSON(nil)}}, 1234, nil
 }
 func (s *skippingSub) Close() {}
 

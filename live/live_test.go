@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,54 +32,130 @@ func ids(evs []cairn.Event) []string {
 	return out
 }
 
+// liveIDs returns the event ids of delivered events, checking that each
+// one's JSON is its event's encoding.
+func liveIDs(t *testing.T, evs []cairn.LiveEvent) []string {
+	t.Helper()
+	var out []string
+	for _, e := range evs {
+		if want := e.Event.AppendJSON(nil); string(e.JSON) != string(want) {
+			t.Errorf("event %s: JSON %s, want %s", e.Event.EventID, e.JSON, want)
+		}
+		out = append(out, e.Event.EventID)
+	}
+	return out
+}
+
+// TestFilter: a subscriber receives the events matching its filter, in
+// publish order. Each case ends with a sentinel event that matches its
+// filter: delivery keeps publish order, so once the sentinel arrived
+// everything published before it has.
 func TestFilter(t *testing.T) {
 	hub := live.NewHub(100)
 	for _, tc := range []struct {
 		name   string
 		filter cairn.LiveFilter
-		want   int
+		want   []string
 	}{
-		{"All", cairn.LiveFilter{}, 4},
-		{"Type", cairn.LiveFilter{Type: "search"}, 2},
-		{"User", cairn.LiveFilter{UserID: "u2"}, 2},
-		{"TypeAndUser", cairn.LiveFilter{Type: "search", UserID: "u2"}, 1},
-		{"NoMatch", cairn.LiveFilter{Type: "purchase"}, 0},
-		{"SourceUnknownYet", cairn.LiveFilter{SourceID: "src_x"}, 0},
+		{"All", cairn.LiveFilter{}, []string{"u1-search-0", "u1-page_view-0", "u2-search-0", "u2-page_view-0", "src"}},
+		{"Type", cairn.LiveFilter{Type: "search"}, []string{"u1-search-0", "u2-search-0"}},
+		{"User", cairn.LiveFilter{UserID: "u2"}, []string{"u2-search-0", "u2-page_view-0"}},
+		{"TypeAndUser", cairn.LiveFilter{Type: "search", UserID: "u2"}, []string{"u2-search-0"}},
+		{"NoMatch", cairn.LiveFilter{Type: "purchase"}, nil},
+		{"Source", cairn.LiveFilter{SourceID: "src_a"}, []string{"src"}},
+		{"UnknownSource", cairn.LiveFilter{SourceID: "src_x"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := hub.Subscribe(tc.filter)
 			defer sub.Close()
 			batch := append(append(events(1, "search", "u1"), events(1, "page_view", "u1")...),
 				append(events(1, "search", "u2"), events(1, "page_view", "u2")...)...)
+			batch = append(batch, cairn.Event{EventID: "src", UserID: "u3", SessionID: "s", Type: "track", SourceID: "src_a"})
 			hub.Publish(batch)
-			hub.Publish(events(1, "sentinel", "zz")) // nothing filters it except "All"
-			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-			defer cancel()
-			var got []cairn.Event
-			for {
-				evs, _, err := sub.Next(ctx)
-				if err != nil {
-					break
-				}
-				got = append(got, evs...)
+			sentinel := cairn.Event{EventID: "sentinel", UserID: "zz", SessionID: "s", Type: "sentinel", SourceID: tc.filter.SourceID}
+			if tc.filter.Type != "" {
+				sentinel.Type = tc.filter.Type
 			}
-			n := 0
-			for i := range got {
-				if got[i].Type != "sentinel" {
-					n++
-				}
+			if tc.filter.UserID != "" {
+				sentinel.UserID = tc.filter.UserID
 			}
-			if n != tc.want {
-				t.Errorf("got %d events %v, want %d", n, ids(got), tc.want)
+			hub.Publish([]cairn.Event{sentinel})
+			var got []string
+			for len(got) == 0 || got[len(got)-1] != "sentinel" {
+				evs, skipped, err := sub.Next(t.Context())
+				if err != nil || skipped != 0 {
+					t.Fatalf("Next: skipped %d, err %v (got so far %v)", skipped, err, got)
+				}
+				got = append(got, liveIDs(t, evs)...)
+			}
+			if got = got[:len(got)-1]; fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestOnlyLaterEvents: a subscriber receives what is published after it
+// subscribed, not before.
+func TestOnlyLaterEvents(t *testing.T) {
+	hub := live.NewHub(100)
+	early := hub.Subscribe(cairn.LiveFilter{})
+	defer early.Close()
+	hub.Publish(events(3, "search", "before"))
+	late := hub.Subscribe(cairn.LiveFilter{})
+	defer late.Close()
+	hub.Publish(events(2, "search", "after"))
+	for _, tc := range []struct {
+		name string
+		sub  cairn.LiveSubscription
+		want int
+	}{{"Early", early, 5}, {"Late", late, 2}} {
+		var got []string
+		for len(got) < tc.want {
+			evs, _, err := tc.sub.Next(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, liveIDs(t, evs)...)
+		}
+		if len(got) != tc.want || got[0] != map[bool]string{true: "before-search-0", false: "after-search-0"}[tc.want == 5] {
+			t.Errorf("%s subscriber got %v", tc.name, got)
+		}
+	}
+}
+
+// TestEncodedOnce: every subscriber receives the same encoding of an
+// event, not a copy of its own.
+func TestEncodedOnce(t *testing.T) {
+	hub := live.NewHub(100)
+	a, b := hub.Subscribe(cairn.LiveFilter{}), hub.Subscribe(cairn.LiveFilter{Type: "search"})
+	defer a.Close()
+	defer b.Close()
+	hub.Publish(events(3, "search", "u"))
+	var got [2][]cairn.LiveEvent
+	for i, sub := range []cairn.LiveSubscription{a, b} {
+		for len(got[i]) < 3 {
+			evs, _, err := sub.Next(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			liveIDs(t, evs)
+			got[i] = append(got[i], evs...)
+		}
+	}
+	for k := range 3 {
+		if &got[0][k].JSON[0] != &got[1][k].JSON[0] || got[0][k].Event != got[1][k].Event {
+			t.Errorf("event %d: the subscribers hold different encodings", k)
+		}
 	}
 }
 
 // TestSlowSubscriber: a subscriber that does not read never blocks
 // Publish; the events beyond its buffer are dropped for it alone and its
 // next read says how many, while a subscriber that keeps up gets
-// everything.
+// everything. (Each batch reaches the subscribers in the order they
+// subscribed, so once the fast one has the last batch the slow one has
+// been offered it too.)
 func TestSlowSubscriber(t *testing.T) {
 	hub := live.NewHub(10)
 	slow := hub.Subscribe(cairn.LiveFilter{})
@@ -101,14 +182,14 @@ func TestSlowSubscriber(t *testing.T) {
 	if len(evs) != 10 || skipped != 990 {
 		t.Errorf("slow subscriber: %d events, %d skipped; want 10 and 990", len(evs), skipped)
 	}
-	if len(evs) > 0 && evs[0].EventID != "u0-search-0" {
-		t.Errorf("slow subscriber kept %v, want the oldest events", ids(evs))
+	if got := liveIDs(t, evs); len(got) > 0 && got[0] != "u0-search-0" {
+		t.Errorf("slow subscriber kept %v, want the oldest events", got)
 	}
 	// Once it reads again it receives new events, with no stale count.
 	hub.Publish(events(1, "search", "late"))
 	evs, skipped, err = slow.Next(t.Context())
 	if err != nil || len(evs) != 1 || skipped != 0 {
-		t.Errorf("slow subscriber after catching up: %v, skipped %d, err %v", ids(evs), skipped, err)
+		t.Errorf("slow subscriber after catching up: %v, skipped %d, err %v", liveIDs(t, evs), skipped, err)
 	}
 }
 
@@ -142,26 +223,57 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
+// BenchmarkPublish10Subscribers: publishing 500-event batches to 10
+// subscribers that read continuously, until each has received every
+// event. Publishing waits (blocked, not spinning) while the slowest
+// subscriber is more than 8 batches behind (less than its buffer), so
+// nothing is dropped: skipped/op would report it.
 func BenchmarkPublish10Subscribers(b *testing.B) {
-	hub := live.NewHub(1024)
-	for range 10 {
+	const subs, size, inFlight = 10, 500, 8
+	hub := live.NewHub(live.DefaultBuffer)
+	var seen [subs]atomic.Int64
+	var skipped atomic.Int64
+	progress := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for k := range subs {
 		sub := hub.Subscribe(cairn.LiveFilter{})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		defer sub.Close()
 		go func() {
 			for {
-				if _, _, err := sub.Next(ctx); err != nil {
+				evs, n, err := sub.Next(ctx)
+				if err != nil {
 					return
+				}
+				seen[k].Add(int64(len(evs)) + n)
+				skipped.Add(n)
+				select {
+				case progress <- struct{}{}:
+				default:
 				}
 			}
 		}()
 	}
-	batch := events(500, "search", "u")
-	b.ResetTimer()
-	for range b.N {
-		hub.Publish(batch)
+	batch := events(size, "search", "u")
+	wait := func(batches int) {
+		for {
+			slowest := seen[0].Load()
+			for k := 1; k < subs; k++ {
+				slowest = min(slowest, seen[k].Load())
+			}
+			if slowest >= int64(batches)*size {
+				return
+			}
+			<-progress
+		}
 	}
+	b.ResetTimer()
+	for i := range b.N {
+		hub.Publish(batch)
+		wait(i + 1 - inFlight)
+	}
+	wait(b.N)
+	b.ReportMetric(float64(skipped.Load())/float64(b.N), "skipped/op")
 }
 
 // TestHistory: rates per second and per minute, the latest events and the
@@ -248,4 +360,81 @@ func TestSourceRate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEncodingOutgrowsEstimate: events whose JSON is much longer than
+// the buffer estimate (ids full of characters that need escaping) move the
+// batch's encoding to a larger array midway; every event delivered still
+// carries its own encoding.
+func TestEncodingOutgrowsEstimate(t *testing.T) {
+	hub := live.NewHub(100)
+	sub := hub.Subscribe(cairn.LiveFilter{})
+	defer sub.Close()
+	batch := events(20, "search", "u")
+	for i := range batch {
+		batch[i].UserID = strings.Repeat("\"\x01", 100) + strconv.Itoa(i)
+	}
+	hub.Publish(batch)
+	var got []string
+	for len(got) < len(batch) {
+		evs, _, err := sub.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, liveIDs(t, evs)...)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids(batch)) {
+		t.Errorf("got %v, want %v", got, ids(batch))
+	}
+}
+
+// TestConcurrentPublish: batches published from several goroutines at
+// once (as concurrent requests do) all reach a subscriber or are counted as
+// skipped (when the fan-out queue overflows: 1,200 batches may outrun its
+// 1,024), each publisher's batches in order, while the fan-out goroutine
+// stops whenever the queue runs dry and is started again by the next
+// Publish.
+func TestConcurrentPublish(t *testing.T) {
+	const publishers, batches, size = 4, 300, 5
+	hub := live.NewHub(publishers * batches * size)
+	sub := hub.Subscribe(cairn.LiveFilter{})
+	defer sub.Close()
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				hub.Publish(events(size, "search", fmt.Sprintf("p%d-b%d", p, b)))
+				if b%50 == 0 {
+					runtime.Gosched() // let the queue run dry now and then
+				}
+			}
+		}()
+	}
+	last := map[int]int{} // per publisher: the last batch seen
+	var n, skipped int64
+	for n+skipped < publishers*batches*size {
+		evs, k, err := sub.Next(t.Context())
+		if err != nil {
+			t.Fatalf("after %d events and %d skipped: %v", n, skipped, err)
+		}
+		skipped += k
+		for _, id := range liveIDs(t, evs) {
+			var p, b, i int
+			if _, err := fmt.Sscanf(id, "p%d-b%d-search-%d", &p, &b, &i); err != nil {
+				t.Fatalf("event id %q: %v", id, err)
+			}
+			if prev, ok := last[p]; ok && b < prev {
+				t.Fatalf("publisher %d: batch %d after batch %d", p, b, prev)
+			}
+			last[p] = b
+			n++
+		}
+	}
+	wg.Wait()
+	if n+skipped != publishers*batches*size || skipped%size != 0 {
+		t.Errorf("%d delivered + %d skipped, want %d in whole batches", n, skipped, publishers*batches*size)
+	}
+	t.Logf("%d delivered, %d skipped", n, skipped)
 }

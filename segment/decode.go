@@ -251,7 +251,7 @@ func Decode(body []byte, call string, receivedAt time.Time, opts Options) (*Requ
 	}
 	for _, name := range []string{"context", "integrations"} {
 		raw := lookup(fields, name)
-		if raw == nil || isNull(raw) {
+		if raw == nil || cairn.IsJSONNull(raw) {
 			continue
 		}
 		obj, err := parseObject(raw)
@@ -265,7 +265,7 @@ func Decode(body []byte, call string, receivedAt time.Time, opts Options) (*Requ
 			env.integrations = obj
 		}
 	}
-	if raw := lookup(fields, "sentAt"); raw != nil && !isNull(raw) {
+	if raw := lookup(fields, "sentAt"); raw != nil && !cairn.IsJSONNull(raw) {
 		t, ok := parseTimestamp(raw)
 		if !ok {
 			return nil, cairn.Errorf(cairn.EINVALID, "batch sentAt must be an ISO 8601 timestamp")
@@ -302,10 +302,10 @@ type decoder struct {
 
 // requestKey sets the request's write key from a body-level writeKey.
 func (d *decoder) requestKey(raw json.RawMessage) error {
-	if raw == nil || isNull(raw) {
+	if raw == nil || cairn.IsJSONNull(raw) {
 		return nil
 	}
-	s, ok := jsonString(raw)
+	s, ok := cairn.JSONString(raw)
 	if !ok {
 		return cairn.Errorf(cairn.EINVALID, "writeKey must be a string")
 	}
@@ -332,8 +332,8 @@ func (d *decoder) message(index int, raw []byte, fields []field, call string) {
 
 	// Type.
 	typ := call
-	if t := lookup(fields, "type"); t != nil && !isNull(t) {
-		s, ok := jsonString(t)
+	if t := lookup(fields, "type"); t != nil && !cairn.IsJSONNull(t) {
+		s, ok := cairn.JSONString(t)
 		switch {
 		case !ok:
 			reject(ReasonInvalidType)
@@ -354,8 +354,8 @@ func (d *decoder) message(index int, raw []byte, fields []field, call string) {
 	}
 
 	// Write key.
-	if k := lookup(fields, "writeKey"); k != nil && !isNull(k) {
-		s, ok := jsonString(k)
+	if k := lookup(fields, "writeKey"); k != nil && !cairn.IsJSONNull(k) {
+		s, ok := cairn.JSONString(k)
 		switch {
 		case !ok:
 			reject(ReasonInvalidWriteKey)
@@ -392,11 +392,11 @@ func (d *decoder) message(index int, raw []byte, fields []field, call string) {
 	switch typ {
 	case CallTrack:
 		raw := lookup(fields, "event")
-		if raw == nil || isNull(raw) || string(raw) == `""` {
+		if raw == nil || cairn.IsJSONNull(raw) || string(raw) == `""` {
 			reject(ReasonMissingEvent)
 			return
 		}
-		name, ok := jsonString(raw)
+		name, ok := cairn.JSONString(raw)
 		if !ok || utf8.RuneCountInString(name) > MaxEventNameLen {
 			reject(ReasonInvalidEvent)
 			return
@@ -472,11 +472,11 @@ var (
 // occurredAt applies Segment's clock-skew correction (see the package doc).
 func (d *decoder) occurredAt(fields []field) (time.Time, bool) {
 	tsRaw := lookup(fields, "originalTimestamp")
-	if tsRaw == nil || isNull(tsRaw) {
+	if tsRaw == nil || cairn.IsJSONNull(tsRaw) {
 		tsRaw = lookup(fields, "timestamp")
 	}
 	var sentAt *time.Time
-	if raw := lookup(fields, "sentAt"); raw != nil && !isNull(raw) {
+	if raw := lookup(fields, "sentAt"); raw != nil && !cairn.IsJSONNull(raw) {
 		t, ok := parseTimestamp(raw)
 		if !ok {
 			return time.Time{}, false
@@ -485,7 +485,7 @@ func (d *decoder) occurredAt(fields []field) (time.Time, bool) {
 	} else {
 		sentAt = d.env.sentAt
 	}
-	if tsRaw == nil || isNull(tsRaw) {
+	if tsRaw == nil || cairn.IsJSONNull(tsRaw) {
 		return d.receivedAt, true
 	}
 	ts, ok := parseTimestamp(tsRaw)
@@ -509,7 +509,7 @@ func (d *decoder) occurredAt(fields []field) (time.Time, bool) {
 // parseTimestamp parses a JSON string holding an ISO 8601 timestamp with
 // 0–9 fractional digits (cairn.ParseTime), at millisecond precision.
 func parseTimestamp(raw json.RawMessage) (time.Time, bool) {
-	s, ok := jsonString(raw)
+	s, ok := cairn.JSONString(raw)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -554,10 +554,10 @@ func sessionID(context, integrations []field) string {
 // anything else false.
 func messageIDValue(raw json.RawMessage) (string, bool) {
 	switch {
-	case raw == nil || isNull(raw):
+	case raw == nil || cairn.IsJSONNull(raw):
 		return "", true
 	case raw[0] == '"':
-		return jsonString(raw)
+		return cairn.JSONString(raw)
 	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
 		return string(raw), true
 	}
@@ -568,14 +568,14 @@ func messageIDValue(raw json.RawMessage) (string, bool) {
 // text). Absent, null and "" give "", true; anything else, or more than
 // cairn.MaxIDBytes, gives false.
 func idValue(raw json.RawMessage) (string, bool) {
-	if raw == nil || isNull(raw) {
+	if raw == nil || cairn.IsJSONNull(raw) {
 		return "", true
 	}
 	var s string
 	switch c := raw[0]; {
 	case c == '"':
 		var ok bool
-		if s, ok = jsonString(raw); !ok {
+		if s, ok = cairn.JSONString(raw); !ok {
 			return "", false
 		}
 		s = strings.TrimSpace(s)
@@ -585,23 +585,6 @@ func idValue(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	if len(s) > cairn.MaxIDBytes || !utf8.ValidString(s) {
-		return "", false
-	}
-	return s, true
-}
-
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
-// jsonString decodes raw as a JSON string.
-func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true

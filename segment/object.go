@@ -106,7 +106,7 @@ func parseObject(data []byte) ([]field, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, ok := jsonString(data[i:j])
+		key, ok := cairn.JSONString(data[i:j])
 		if !ok {
 			return nil, errSyntax
 		}
@@ -224,7 +224,7 @@ func lookup(fields []field, key string) json.RawMessage {
 // object nor null. The result is nil when both are absent.
 func mergeObject(raw json.RawMessage, batch []field) ([]field, bool) {
 	var own []field
-	if raw != nil && !isNull(raw) {
+	if raw != nil && !cairn.IsJSONNull(raw) {
 		var err error
 		if own, err = parseObject(raw); err != nil {
 			return nil, false

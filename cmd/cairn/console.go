@@ -20,6 +20,7 @@ func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *acc
 		TrackedUsers: trackedUsersOf(store),
 		Sources:      sourcesOf(store),
 		EventTypes:   cfg.EventTypes,
+		SessionGap:   cfg.SessionGap,
 		Logger:       logger,
 	})
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn"
 )
 
 // newContextTab opens url in a fresh browser context (its own cookies).
@@ -197,6 +199,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	tb.waitFor(`document.querySelectorAll("#live-rows tr").length === 3 && document.getElementById("live-rows").textContent.includes("live-user")`)
+	tb.waitFor(`document.getAnimations().length === 0`) // the new rows' highlight has faded
 	tb.screenshot(shots, "live", 1280, 700)
 	tb.screenshot(shots, "live", 400, 900)
 	// A filter by user: other users' events do not show.
@@ -278,9 +281,6 @@ func TestConsoleInChromium(t *testing.T) {
 	if len(key) != 32 || !snippetsCarryKey {
 		t.Errorf("source write key %q; all four snippets carry it: %v", key, snippetsCarryKey)
 	}
-	tb.eval(`document.querySelector("details.snippets").open = true`)
-	tb.screenshot(shots, "sources", 1280, 1300)
-	tb.screenshot(shots, "sources", 400, 1800)
 	tb.eval(`window.confirm = () => true; document.querySelector('form input[value="rotate"]').form.requestSubmit()`)
 	tb.waitFor(`document.querySelector(".notice") && document.querySelector(".notice").textContent.includes("New write key") &&
 		document.querySelector("section.source code.key").textContent !== ` + strconv.Quote(key))
@@ -334,10 +334,25 @@ func TestConsoleInChromium(t *testing.T) {
 	if merged != "anon-7" || plan != `"pro"` {
 		t.Errorf("journey of tracked-user: merged ids %q, trait plan %q; want anon-7 and \"pro\"", merged, plan)
 	}
+	// Those events came without a session id: the journey groups them by
+	// their derived session, the one the journey API returns.
+	var groups struct{ View, API []string }
+	tb.evalInto(&groups, `(async () => {
+		const j = await (await fetch("/users/tracked-user/journey", {credentials: "same-origin"})).json();
+		return {View: [...document.querySelectorAll("section.session")].map(s => s.dataset.session + ":" + s.querySelectorAll("li").length),
+			API: [...new Set(j.events.map(e => e.sessionId))].map(id => id + ":" + j.events.filter(e => e.sessionId === id).length)} })()`)
+	if len(groups.View) != 1 || !strings.HasPrefix(groups.View[0], cairn.DerivedSessionPrefix) || !strings.HasSuffix(groups.View[0], ":3") ||
+		strings.Join(groups.View, ",") != strings.Join(groups.API, ",") {
+		t.Errorf("journey of tracked-user: sessions %v, want one derived session of 3 events, as the API's %v", groups.View, groups.API)
+	}
 	tb.screenshot(shots, "journey-merged", 1280, 800)
 	// The Sources view counts them in its events/s.
 	tb.navigate(loopback + "/console/sources")
 	tb.waitFor(`document.querySelector("[data-source-rate]") && document.querySelector("[data-source-rate]").textContent !== "0" && document.querySelector("svg.spark")`)
+	// Its screenshot is taken now, with events counted.
+	tb.eval(`document.querySelector("details.snippets").open = true`)
+	tb.screenshot(shots, "sources", 1280, 1300)
+	tb.screenshot(shots, "sources", 400, 1800)
 
 	// An open live stream does not hold up shutdown.
 	tb.navigate(loopback + "/console/live")
