@@ -59,15 +59,20 @@ var _ pipeline.Source = (*Source)(nil)
 // batcher's FlushSize is a good value).
 func NewSource(ctx context.Context, c *Conn, batch int) (*Source, error) {
 	cfg := c.cfg
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, cfg.Stream, natsjs.ConsumerConfig{
-		Durable:       cfg.Consumer,
-		Description:   "Cairn writers: events into the store",
-		AckPolicy:     natsjs.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxAckPending: cfg.MaxAckPending,
-		MaxDeliver:    -1,
-		DeliverPolicy: natsjs.DeliverAllPolicy,
-		FilterSubject: cfg.Subject(),
+	var cons natsjs.Consumer
+	err := c.retry(ctx, "create consumer", func(ctx context.Context) error {
+		var err error
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, cfg.Stream, natsjs.ConsumerConfig{
+			Durable:       cfg.Consumer,
+			Description:   "Cairn writers: events into the store",
+			AckPolicy:     natsjs.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxAckPending: cfg.MaxAckPending,
+			MaxDeliver:    -1,
+			DeliverPolicy: natsjs.DeliverAllPolicy,
+			FilterSubject: cfg.Subject(),
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)

@@ -168,11 +168,43 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c := &Conn{cfg: cfg, nc: nc, js: js, log: log}
-	if err := c.EnsureStream(ctx); err != nil {
+	if err := c.retry(ctx, "check stream", c.EnsureStream); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// startTimeout bounds how long start-up requests (stream check, consumer
+// creation) are retried while the cluster elects leaders or restarts.
+const startTimeout = 60 * time.Second
+
+// refusal is an error retrying cannot fix (a lossy or foreign stream).
+type refusal struct{ error }
+
+// retry calls fn until it succeeds, returns a refusal, ctx ends, or
+// startTimeout has passed, logging each failure.
+func (c *Conn) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	deadline := time.Now().Add(startTimeout)
+	wait := 250 * time.Millisecond
+	for {
+		err := fn(ctx)
+		var r refusal
+		if err == nil {
+			return nil
+		} else if errors.As(err, &r) {
+			return r.error
+		} else if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		c.log.Warn(what+" failed; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
 }
 
 // Config returns the connection's configuration with defaults filled in.
@@ -237,12 +269,12 @@ func (c *Conn) EnsureStream(ctx context.Context) error {
 	}
 	got := s.CachedInfo().Config
 	if !subjectCovered(got.Subjects, want.Subjects[0]) {
-		return fmt.Errorf("jetstream: stream %s does not take subject %s (its subjects: %v)", want.Name, want.Subjects[0], got.Subjects)
+		return refusal{fmt.Errorf("jetstream: stream %s does not take subject %s (its subjects: %v)", want.Name, want.Subjects[0], got.Subjects)}
 	}
 	if lossy := Lossy(got); len(lossy) > 0 {
 		if !c.cfg.AllowLossy {
-			return fmt.Errorf("jetstream: stream %s can lose acknowledged events: %s (fix the stream, or set CAIRN_NATS_ALLOW_LOSSY=true to accept it)",
-				want.Name, strings.Join(lossy, "; "))
+			return refusal{fmt.Errorf("jetstream: stream %s can lose acknowledged events: %s (fix the stream, or set CAIRN_NATS_ALLOW_LOSSY=true to accept it)",
+				want.Name, strings.Join(lossy, "; "))}
 		}
 		c.log.Warn("stream can lose acknowledged events (allowed)", "stream", want.Name, "settings", strings.Join(lossy, "; "))
 	}
