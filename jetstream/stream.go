@@ -162,7 +162,11 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect to %s: %w", strings.Join(cfg.URLs, ","), err)
 	}
-	js, err := natsjs.New(nc, natsjs.WithPublishAsyncMaxPending(65536))
+	// A publish unanswered for a third of the ack timeout (its server died,
+	// or the stream's leader moved) fails and Ingest retries it with the
+	// same msg id, so a request survives a failover within its ack timeout.
+	js, err := natsjs.New(nc, natsjs.WithPublishAsyncMaxPending(65536),
+		natsjs.WithPublishAsyncTimeout(max(cfg.AckTimeout/3, 100*time.Millisecond)))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

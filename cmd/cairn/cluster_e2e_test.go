@@ -266,22 +266,24 @@ func TestClusterE2EKillNodes(t *testing.T) {
 			t.Fatal("no stream leader")
 		}
 		nats.Kill(leader)
-		stall := load.waitMoreAcked(t, 20, "acks after the NATS leader died")
+		stall := load.waitMoreAcked(t, 100, "acks after the NATS leader died")
 		stalls = append(stalls, stall)
 		t.Logf("round %d: killed NATS leader n%d; next acks after %s", round, leader, stall.Round(time.Millisecond))
 		nats.Restart(leader)
 
 		load.waitMoreAcked(t, 50+rnd.IntN(300), "load before killing an ingest node")
-		victim := ingest[rnd.IntN(len(ingest))]
-		victim.Kill()
-		load.waitMoreAcked(t, 50, "acks with one ingest node down")
-		victim.restart()
+		vi := rnd.IntN(len(ingest))
+		ingest[vi].Kill()
+		d := load.waitMoreAcked(t, 50, "acks with one ingest node down")
+		t.Logf("round %d: killed ingest node %d; 50 more events acked after %s", round, vi, d.Round(time.Millisecond))
+		ingest[vi].restart()
 
 		load.waitMoreAcked(t, 50+rnd.IntN(300), "load before killing a writer")
-		w := writers[rnd.IntN(len(writers))]
-		w.Kill()
-		load.waitMoreAcked(t, 50, "acks with one writer down")
-		w.restart()
+		wi := rnd.IntN(len(writers))
+		writers[wi].Kill()
+		d = load.waitMoreAcked(t, 50, "acks with one writer down")
+		t.Logf("round %d: killed writer %d; 50 more events acked after %s", round, wi, d.Round(time.Millisecond))
+		writers[wi].restart()
 		nats.WaitReady()
 	}
 	load.waitMoreAcked(t, 100, "acks after the last round")
