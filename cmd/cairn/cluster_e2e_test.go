@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -383,4 +385,42 @@ func plainGet(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	return string(b)
+}
+
+// TestClusterE2ELiveAcrossNodes: the live tail of one ingest node shows an
+// event accepted by another (the stream republishes what it stores).
+func TestClusterE2ELiveAcrossNodes(t *testing.T) {
+	nats := natstest.Start(t, natstest.Options{Nodes: 1})
+	srv := mongotest.Start(t)
+	env := clusterEnv(nats, srv.DatabaseURI(mongotest.DatabaseName(t)))
+	a := startCairn(t, "", env...)
+	b := startCairn(t, "", env...)
+	b.login()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", b.URL+"/api/live?userId=live-user", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain client (the OpenAPI-checking one reads whole bodies) with b's session.
+	resp, err := (&http.Client{Jar: b.client.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() //nolint:errcheck // read-only stream
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/live on node b: %d", resp.StatusCode)
+	}
+	body := `{"eventId":"live-across-1","userId":"live-user","sessionId":"s","type":"page_view"}`
+	if status, _, rb := a.do("POST", "/events", []byte(body)); status != http.StatusAccepted {
+		t.Fatalf("POST /events on node a: %d %s", status, rb)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "data:") && strings.Contains(line, "live-across-1") {
+			return
+		}
+	}
+	t.Fatalf("node b's live stream ended without the event accepted by node a: %v", sc.Err())
 }
