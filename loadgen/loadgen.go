@@ -71,6 +71,10 @@ type Auth struct {
 type Config struct {
 	// URL is the base URL of the Cairn server, e.g. http://127.0.0.1:3000.
 	URL string
+	// URLs are more base URLs of the same cluster (multi-node ingest):
+	// requests are spread over URL and URLs round-robin by request number.
+	// Authentication and verification use URL.
+	URLs []string
 	// Mode is ModeIngest (default) or ModeJourney.
 	Mode Mode
 	// EventsPerRequest is the number of events per POST (1 = one JSON
@@ -117,6 +121,17 @@ type Config struct {
 	Client *http.Client
 }
 
+// base returns the base URL request i goes to.
+func (c *Config) base(i int64) string {
+	if len(c.URLs) == 0 {
+		return c.URL
+	}
+	if k := i % int64(len(c.URLs)+1); k > 0 {
+		return c.URLs[k-1]
+	}
+	return c.URL
+}
+
 func (c *Config) setDefaults() error {
 	if c.URL == "" {
 		return errors.New("loadgen: URL is required")
@@ -125,6 +140,12 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("loadgen: bad URL: %w", err)
 	}
 	c.URL = strings.TrimRight(c.URL, "/")
+	for i, u := range c.URLs {
+		if _, err := url.Parse(u); err != nil {
+			return fmt.Errorf("loadgen: bad URL: %w", err)
+		}
+		c.URLs[i] = strings.TrimRight(u, "/")
+	}
 	if c.Mode == "" {
 		c.Mode = ModeIngest
 	}
@@ -502,7 +523,7 @@ func (w *worker) request(ctx context.Context, i int64, n int) (*http.Request, er
 	cfg := &w.r.cfg
 	if cfg.Mode == ModeJourney {
 		u := w.gen.rng.IntN(cfg.Users)
-		target := cfg.URL + "/users/" + url.PathEscape(userID(cfg.UserPrefix, u)) + "/journey?limit=" + strconv.Itoa(cfg.JourneyLimit)
+		target := cfg.base(i) + "/users/" + url.PathEscape(userID(cfg.UserPrefix, u)) + "/journey?limit=" + strconv.Itoa(cfg.JourneyLimit)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
 			return nil, err
@@ -536,7 +557,7 @@ func (w *worker) request(ctx context.Context, i int64, n int) (*http.Request, er
 		body = w.gzbuf.Bytes()
 	}
 	w.bytes += int64(len(body))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.base(i)+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

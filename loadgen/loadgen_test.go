@@ -446,3 +446,25 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSpreadsOverURLs: with several URLs (ingest nodes of one cluster) the
+// requests are spread evenly over all of them.
+func TestSpreadsOverURLs(t *testing.T) {
+	fakes := []*fakeCairn{newFake(t), newFake(t), newFake(t)}
+	var urls []string
+	for _, f := range fakes {
+		urls = append(urls, f.start(t).URL)
+	}
+	res := run(t, loadgen.Config{URL: urls[0], URLs: urls[1:], EventsPerRequest: 5, Concurrency: 3, TotalEvents: 300})
+	if res.Status["202"] != 60 {
+		t.Fatalf("status %v, want 60 × 202", res.Status)
+	}
+	for i, f := range fakes {
+		f.mu.Lock()
+		n := f.total
+		f.mu.Unlock()
+		if n != 100 {
+			t.Errorf("node %d got %d events, want 100 (a third)", i, n)
+		}
+	}
+}

@@ -47,6 +47,8 @@ type Metrics struct {
 	syncRecords   prometheus.Histogram
 	syncBytes     prometheus.Counter
 	requests      *prometheus.HistogramVec
+	// publishDuration is set by RegisterStreamStats (multi-node mode).
+	publishDuration *prometheus.HistogramVec
 
 	// reqCache maps route+status to its resolved observer, so the hot path
 	// skips the label hashing of HistogramVec.WithLabelValues.

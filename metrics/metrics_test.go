@@ -180,3 +180,25 @@ func TestNilMetrics(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestStreamStats(t *testing.T) {
+	m, reg := newMetrics(t, metrics.Options{})
+	m.ObservePublish(10, time.Millisecond, nil) // before registration: ignored
+	s := metrics.StreamStats{AcksPending: 12, PublishRetries: 3, ConsumerPending: 450, Redeliveries: 7}
+	if err := m.RegisterStreamStats(func() metrics.StreamStats { return s }); err != nil {
+		t.Fatal(err)
+	}
+	m.ObservePublish(10, 4*time.Millisecond, nil)
+	m.ObservePublish(10, 5*time.Second, errors.New("no ack"))
+	check(t, gather(t, reg), map[string]float64{
+		"cairn_stream_acks_pending":                                   12,
+		"cairn_stream_publish_retries_total":                          3,
+		"cairn_stream_consumer_pending":                               450,
+		"cairn_stream_redeliveries_total":                             7,
+		`cairn_stream_publish_duration_seconds_count{result="ok"}`:    1,
+		`cairn_stream_publish_duration_seconds_sum{result="ok"}`:      0.004,
+		`cairn_stream_publish_duration_seconds_count{result="error"}`: 1,
+	})
+	s.ConsumerPending = 0
+	check(t, gather(t, reg), map[string]float64{"cairn_stream_consumer_pending": 0})
+}

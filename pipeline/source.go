@@ -12,10 +12,15 @@ import (
 )
 
 // Position is a place in a Source, just past a record. For the spool it is
-// a segment and byte offset; another source (a stream consumer) defines its
-// own meaning. The batcher only compares positions for equality and hands
-// them back to the Source.
-type Position = wal.Position
+// a wal.Position (segment and byte offset); another source defines its own
+// comparable type (a stream consumer counts deliveries, and committing a
+// position acknowledges every message delivered up to it). The batcher only
+// compares positions for equality (a nil Position is "nothing read yet"),
+// logs them, and hands them back to the Source that returned them.
+type Position interface {
+	// String formats the position for logs.
+	String() string
+}
 
 // Source is what the batcher reads: records in order, each one batch of
 // events encoded with cairn.AppendBatch. The batcher owns the size and age
@@ -93,11 +98,20 @@ func (s *spoolSource) notify() {
 
 // Commit implements Source: the spool saves its checkpoint and deletes the
 // segments behind it.
-func (s *spoolSource) Commit(_ context.Context, pos Position) error { return s.w.Commit(pos) }
+func (s *spoolSource) Commit(_ context.Context, pos Position) error {
+	wp, ok := pos.(wal.Position)
+	if !ok {
+		return fmt.Errorf("commit spool: position %v is not a spool position", pos)
+	}
+	return s.w.Commit(wp)
+}
 
 // Releases implements Source: committing pos frees a segment when pos is in
 // a later segment than the committed position.
-func (s *spoolSource) Releases(pos Position) bool { return s.w.Committed().Segment < pos.Segment }
+func (s *spoolSource) Releases(pos Position) bool {
+	wp, ok := pos.(wal.Position)
+	return ok && s.w.Committed().Segment < wp.Segment
+}
 
 // Close implements Source.
 func (s *spoolSource) Close() error { return s.r.Close() }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
+	"github.com/cairn-dev/cairn/jetstream"
 	"github.com/cairn-dev/cairn/mongo"
 	"github.com/cairn-dev/cairn/pebble"
 	"github.com/cairn-dev/cairn/wal"
@@ -48,6 +49,17 @@ type Config struct {
 	MongoURI          string
 	MongoWriteConcern string
 	Retention         time.Duration
+
+	// NATS JetStream (multi-node mode, when NatsURLs is set).
+	NatsURLs            []string
+	NatsStream          string
+	NatsReplicas        int
+	NatsAckTimeout      time.Duration
+	NatsAllowLossy      bool
+	NatsMaxBytes        int64
+	NatsDuplicateWindow time.Duration
+	NatsConsumer        string
+	NatsAckWait         time.Duration
 
 	AuthSecret     string
 	AuthURL        string
@@ -234,6 +246,77 @@ func settings() []setting {
 			c.Retention = d
 			return nil
 		}},
+		{"nats-url", "CAIRN_NATS_URL", "", "comma-separated NATS server URLs; set = multi-node mode (serve publishes to JetStream, writer consumes)", func(c *Config, v string) error {
+			c.NatsURLs = splitList(v)
+			for _, u := range c.NatsURLs {
+				if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+					return errors.New("must be comma-separated nats:// or tls:// URLs")
+				}
+			}
+			return nil
+		}},
+		{"nats-stream", "CAIRN_NATS_STREAM", jetstream.DefaultStream, "JetStream stream name (subject: its lower-cased name with dots)", func(c *Config, v string) error {
+			if v == "" || strings.ContainsAny(v, ". *>") {
+				return errors.New("must be a name without spaces, dots or wildcards")
+			}
+			c.NatsStream = v
+			return nil
+		}},
+		{"nats-replicas", "CAIRN_NATS_REPLICAS", strconv.Itoa(jetstream.DefaultReplicas), "stream replicas when creating it (1-5)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 5 {
+				return errors.New("must be an integer from 1 to 5")
+			}
+			c.NatsReplicas = n
+			return nil
+		}},
+		{"nats-ack-timeout", "CAIRN_NATS_ACK_TIMEOUT", jetstream.DefaultAckTimeout.String(), "how long a request waits for the stream's acks (retrying) before 503", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < 10*time.Millisecond {
+				return errors.New("must be a duration of at least 10ms (e.g. 5s)")
+			}
+			c.NatsAckTimeout = d
+			return nil
+		}},
+		{"nats-allow-lossy", "CAIRN_NATS_ALLOW_LOSSY", "false", "start against an existing stream whose settings can lose events (true or false)", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.NatsAllowLossy = b
+			return nil
+		}},
+		{"nats-max-bytes", "CAIRN_NATS_MAX_BYTES", formatSize(jetstream.DefaultMaxBytes), "stream size limit when creating it; full = publishes refused (503)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil || n < 1<<20 {
+				return errors.New("must be a size of at least 1MiB (e.g. 8GiB)")
+			}
+			c.NatsMaxBytes = n
+			return nil
+		}},
+		{"nats-duplicate-window", "CAIRN_NATS_DUPLICATE_WINDOW", jetstream.DefaultDuplicateWindow.String(), "how long the stream deduplicates msg ids (eventIds); must exceed the ack timeout", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < time.Second {
+				return errors.New("must be a duration of at least 1s (e.g. 10m)")
+			}
+			c.NatsDuplicateWindow = d
+			return nil
+		}},
+		{"nats-consumer", "CAIRN_NATS_CONSUMER", jetstream.DefaultConsumer, "the writers' shared durable consumer", func(c *Config, v string) error {
+			if v == "" || strings.ContainsAny(v, ". *>") {
+				return errors.New("must be a name without spaces, dots or wildcards")
+			}
+			c.NatsConsumer = v
+			return nil
+		}},
+		{"nats-ack-wait", "CAIRN_NATS_ACK_WAIT", jetstream.DefaultAckWait.String(), "how long before a dead writer's unacknowledged events are redelivered", func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil || d < time.Second {
+				return errors.New("must be a duration of at least 1s (e.g. 30s)")
+			}
+			c.NatsAckWait = d
+			return nil
+		}},
 		{"auth-secret", "BETTER_AUTH_SECRET", "", "secret signing session cookies (required in production)", func(c *Config, v string) error { c.AuthSecret = v; return nil }},
 		{"auth-url", "BETTER_AUTH_URL", "", "public base URL of this server (e.g. https://cairn.example.com)", func(c *Config, v string) error {
 			if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
@@ -354,7 +437,7 @@ func (e *configError) Error() string { return e.msg }
 // loadConfig resolves the configuration for a subcommand: flags > environment
 // > .env file in the working directory > defaults. getenv and dotenvPath are
 // injected for tests; extra, if set, registers the subcommand's own flags.
-// Only serve offers every setting as a flag. `-h` prints the subcommand's
+// Only serve and writer offer every setting as a flag. `-h` prints the subcommand's
 // flags and returns flag.ErrHelp; an unknown flag or a stray argument is a
 // one-line configError.
 func loadConfig(name string, args []string, getenv func(string) string, dotenvPath string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, error) {
@@ -366,7 +449,7 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 	list := settings()
 	values := make(map[string]*string, len(list))
 	for _, s := range list {
-		if name != "serve" && !offlineSettings[s.flag] {
+		if name != "serve" && name != "writer" && !offlineSettings[s.flag] {
 			continue
 		}
 		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
@@ -425,6 +508,10 @@ func loadConfig(name string, args []string, getenv func(string) string, dotenvPa
 	}
 	if err := checkPprofAddr(c.PprofAddr, c.PprofAllowRemote); c.PprofAddr != "" && err != nil {
 		return Config{}, err
+	}
+	if len(c.NatsURLs) > 0 && c.NatsDuplicateWindow <= c.NatsAckTimeout {
+		return Config{}, &configError{fmt.Sprintf("CAIRN_NATS_DUPLICATE_WINDOW=%v must exceed CAIRN_NATS_ACK_TIMEOUT=%v (publishes are retried that long)",
+			c.NatsDuplicateWindow, c.NatsAckTimeout)}
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"

@@ -29,7 +29,7 @@ func parseLoadgenFlags(args []string, stderr io.Writer) (*loadgenFlags, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c := &f.cfg
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "base URL of the Cairn server")
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "base URL of the Cairn server; several comma-separated (ingest nodes of one cluster) spread the requests over them")
 	fs.StringVar(&f.mode, "mode", "ingest", "ingest (POST /events), segment (POST /v1/batch, Segment track messages; needs --write-key) or journey (GET /users/{id}/journey)")
 	fs.StringVar(&c.WriteKey, "write-key", "", "source write key sent as the HTTP Basic user name (segment mode)")
 	fs.IntVar(&c.EventsPerRequest, "events-per-request", 1, "events per POST (1 = single-event requests; up to 1000)")
@@ -65,6 +65,9 @@ func parseLoadgenFlags(args []string, stderr io.Writer) (*loadgenFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
+	if urls := splitList(c.URL); len(urls) > 1 {
+		c.URL, c.URLs = urls[0], urls[1:]
+	}
 	c.Mode = loadgen.Mode(f.mode)
 	if c.Duration == 0 && c.TotalEvents == 0 {
 		c.Duration = 30 * time.Second
@@ -93,7 +96,7 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 			model = fmt.Sprintf("open model at %.0f req/s", cfg.Rate)
 		}
 		fmt.Fprintf(stderr, "loadgen: %s %s, %s, %d connections, %d events/request, run %s\n",
-			cfg.Mode, cfg.URL, model, cfg.Concurrency, cfg.EventsPerRequest, cfg.RunID)
+			cfg.Mode, strings.Join(append([]string{cfg.URL}, cfg.URLs...), ","), model, cfg.Concurrency, cfg.EventsPerRequest, cfg.RunID)
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})

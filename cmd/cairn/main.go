@@ -1,7 +1,8 @@
 // Command cairn is Cairn's single binary: the event ingestion server and its
 // companion tools.
 //
-//	cairn serve      run the server (embedded store, or MongoDB with MONGODB_URI)
+//	cairn serve      run the server (embedded store, or MongoDB with MONGODB_URI; NATS JetStream ingest with CAIRN_NATS_URL)
+//	cairn writer     multi-node: store events from the NATS stream into MongoDB
 //	cairn export     print stored events as JSON lines (server stopped; online: GET /api/export)
 //	cairn backup     fetch an online backup from a running server into a directory
 //	cairn restore    put a backup in place as a stopped server's data
@@ -33,6 +34,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the Cairn server", runServe},
+		{"writer", "multi-node: store events from the NATS stream into MongoDB (CAIRN_NATS_URL, MONGODB_URI)", runWriter},
 		{"export", "print stored events as JSON lines (--user U for one user)", runExport},
 		{"backup", "fetch an online backup of a running server (backup --url URL --out DIR)", runBackup},
 		{"restore", "restore a backup into a stopped server's data dir (restore --from DIR)", runRestore},

@@ -63,6 +63,7 @@ type proc struct {
 	exitErr error
 	client  *http.Client
 
+	sub       string      // the binary's subcommand ("" = serve)
 	inProcess bool        // started by startMain
 	main      *Main       // the running in-process server (nil when stopped)
 	logs      *syncBuffer // the in-process server's log
@@ -151,7 +152,11 @@ func (p *proc) start() {
 		base = append(base, kv)
 	}
 	base = append(base, "PORT=0", "CAIRN_HOST=127.0.0.1", "CAIRN_DATA_DIR="+p.DataDir, "CAIRN_LOG_FORMAT=json", "CAIRN_LOG_LEVEL=debug")
-	cmd := exec.Command(cairnBin, "serve")
+	sub := p.sub
+	if sub == "" {
+		sub = "serve"
+	}
+	cmd := exec.Command(cairnBin, sub)
 	cmd.Env = append(base, p.env...)
 	cmd.Dir = t.TempDir() // no stray .env
 	p.logPath = filepath.Join(t.TempDir(), "cairn.log")
@@ -223,6 +228,18 @@ func (p *proc) start() {
 	jar, _ := cookiejar.New(nil)
 	p.client = newClient(t)
 	p.client.Jar = jar
+}
+
+// startCairnCmd is startCairn for another subcommand that logs "listening"
+// with its address once ready (`cairn writer`).
+func startCairnCmd(t *testing.T, sub, dataDir string, env ...string) *proc {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	p := &proc{t: t, DataDir: dataDir, env: env, sub: sub}
+	p.start()
+	return p
 }
 
 // restart starts the process again on the same data dir (after Stop or Kill).

@@ -28,6 +28,12 @@ type observability struct {
 	Handler http.Handler
 	// Register adds the pipeline's counters, read at scrape time.
 	Register func(stats func() cairn.IngestStats)
+	// OnPublish is called after each Ingest published to the stream
+	// (multi-node mode).
+	OnPublish func(events int, d time.Duration, err error)
+	// RegisterStream adds the stream gauges and counters, read at scrape
+	// time (multi-node mode); a no-op without metrics.
+	RegisterStream func(stats func() metrics.StreamStats)
 }
 
 // newObservability creates a fresh registry with Cairn's metrics and the Go
@@ -39,7 +45,7 @@ func newObservability(logger *slog.Logger) *observability {
 	m, err := metrics.New(reg, metrics.Options{Runtime: true})
 	if err != nil {
 		logger.Error("metrics disabled", "err", err)
-		return &observability{}
+		return &observability{RegisterStream: func(func() metrics.StreamStats) {}}
 	}
 	return &observability{
 		OnSync:         m.ObserveSync,
@@ -51,6 +57,12 @@ func newObservability(logger *slog.Logger) *observability {
 		Register: func(stats func() cairn.IngestStats) {
 			if err := m.RegisterIngestStats(stats); err != nil {
 				logger.Error("ingest metrics disabled", "err", err)
+			}
+		},
+		OnPublish: m.ObservePublish,
+		RegisterStream: func(stats func() metrics.StreamStats) {
+			if err := m.RegisterStreamStats(stats); err != nil {
+				logger.Error("stream metrics disabled", "err", err)
 			}
 		},
 	}

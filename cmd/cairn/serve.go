@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn"
 	cairnhttp "github.com/cairn-dev/cairn/http"
+	"github.com/cairn-dev/cairn/jetstream"
+	"github.com/cairn-dev/cairn/metrics"
 	"github.com/cairn-dev/cairn/pipeline"
 	"github.com/cairn-dev/cairn/wal"
 )
@@ -27,6 +30,10 @@ type Main struct {
 	store    cairn.EventStore
 	spool    *wal.WAL
 	pipeline *pipeline.Pipeline
+	// Multi-node mode (CAIRN_NATS_URL): the stream replaces spool and pipeline.
+	nats     *jetstream.Conn
+	streamIn *jetstream.Ingester
+	stopLive func()
 	server   *cairnhttp.Server
 	obs      *observability
 	pprof    *pprofServer
@@ -36,6 +43,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg, err := loadConfig("serve", args, os.Getenv, ".env", stderr, nil)
 	if err != nil {
 		return err
+	}
+	if len(cfg.NatsURLs) > 0 {
+		if err := checkMultiNode(cfg); err != nil {
+			return err
+		}
 	}
 	m := &Main{Config: cfg, Logger: newLogger(cfg, stderr)}
 	// ctx is the signal context: Close gets one that outlives it, and
@@ -63,7 +75,10 @@ func (m *Main) PprofAddr() string {
 }
 
 // Open starts Cairn: data dir lock, store, spool, pipeline, HTTP server,
-// and the pprof server when configured.
+// and the pprof server when configured. In multi-node mode (CAIRN_NATS_URL)
+// the JetStream stream takes the place of spool and pipeline: requests are
+// acknowledged once the stream holds their events, `cairn writer` processes
+// store them, and the live tail follows the stream.
 func (m *Main) Open(ctx context.Context) error {
 	cfg, log := m.Config, m.Logger
 	boot := log.With("component", "bootstrap")
@@ -76,6 +91,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.lock = lock
 	m.obs = newObservability(log.With("component", "metrics"))
+	multiNode := len(cfg.NatsURLs) > 0
+	if multiNode {
+		if err := checkMultiNode(cfg); err != nil {
+			return err
+		}
+	}
 
 	st, msg, attrs, err := openServerStore(ctx, cfg, log)
 	if err != nil {
@@ -84,27 +105,52 @@ func (m *Main) Open(ctx context.Context) error {
 	m.store = st
 	boot.Info(msg, attrs...)
 
-	if m.spool, err = openSpool(spoolDir(cfg), cfg, log.With("component", "spool"), m.obs.OnSync); err != nil {
-		return err
-	}
-	if m.pipeline, err = newPipeline(m.spool, m.store, cfg, log.With("component", "pipeline"), m.obs.OnFlush); err != nil {
-		return err
+	var ingester cairn.Ingester
+	if multiNode {
+		if m.nats, err = connectNATS(ctx, cfg, log.With("component", "nats")); err != nil {
+			return err
+		}
+		m.streamIn = jetstream.NewIngester(m.nats)
+		m.streamIn.OnPublish = m.obs.OnPublish
+		m.obs.RegisterStream(func() metrics.StreamStats {
+			return metrics.StreamStats{AcksPending: int64(m.streamIn.AcksPending()), PublishRetries: m.streamIn.Retries()}
+		})
+		ingester = m.streamIn
+		boot.Info("ingest: nats jetstream (no local spool; `cairn writer` stores the events)", "urls", strings.Join(cfg.NatsURLs, ","),
+			"stream", cfg.NatsStream)
+	} else {
+		if m.spool, err = openSpool(spoolDir(cfg), cfg, log.With("component", "spool"), m.obs.OnSync); err != nil {
+			return err
+		}
+		if m.pipeline, err = newPipeline(m.spool, m.store, cfg, log.With("component", "pipeline"), m.obs.OnFlush); err != nil {
+			return err
+		}
+		m.pipeline.Start() //nolint:contextcheck // the batcher must outlive ctx (serve's signal context): Close drains and stops it
+		ingester = m.pipeline
 	}
 	if m.obs.Register != nil {
-		m.obs.Register(m.pipeline.Stats)
+		m.obs.Register(ingester.Stats)
 	}
-	m.pipeline.Start() //nolint:contextcheck // the batcher must outlive ctx (serve's signal context): Close drains and stops it
 
 	acc, err := newAccounts(cfg, m.store, log.With("component", "auth"))
 	if err != nil {
 		return err
 	}
-	hub, con, err := newConsole(cfg, m.pipeline, m.store, acc, log.With("component", "console"))
+	hub, con, err := newConsole(cfg, ingester, m.store, acc, log.With("component", "console"))
 	if err != nil {
 		return err
 	}
+	onAccepted := hub.Publish
+	if multiNode {
+		// The live tail follows the stream, which holds what every node
+		// accepted; publishing here too would show this node's events twice.
+		onAccepted = nil
+		if m.stopLive, err = m.nats.Live(hub.Publish); err != nil {
+			return err
+		}
+	}
 	m.server = &cairnhttp.Server{
-		Ingester:        m.pipeline,
+		Ingester:        ingester,
 		Store:           m.store,
 		Auth:            acc.service,
 		Users:           acc.service,
@@ -120,7 +166,7 @@ func (m *Main) Open(ctx context.Context) error {
 		RequireWriteKey: cfg.RequireWriteKey,
 		SessionGap:      cfg.SessionGap,
 		Metrics:         m.obs.Handler,
-		OnAccepted:      hub.Publish,
+		OnAccepted:      onAccepted,
 		Live:            hub,
 		Console:         con,
 		TrackedUsers:    trackedUsersOf(m.store),
@@ -175,6 +221,15 @@ func (m *Main) Close(ctx context.Context) error {
 		} else {
 			log.Info("buffer flushed", "count", n, "duration", time.Since(start))
 		}
+	}
+	if m.streamIn != nil {
+		m.streamIn.Close()
+	}
+	if m.stopLive != nil {
+		m.stopLive()
+	}
+	if m.nats != nil {
+		m.nats.Close()
 	}
 	if m.spool != nil {
 		keep(m.spool.Close())
