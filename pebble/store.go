@@ -16,6 +16,7 @@
 //	'I' 't' userId                                                          → tracked-user record (identity.go)
 //	'I' 's' uvarint(len(userId)) userId sessionId                           → "" (userId's distinct sessions)
 //	'I' 'x' userId                                                          → varint(erasedAtMs): erasure marker (erase.go)
+//	'N' …                                                                   → insight aggregates: hour counters, day user sketches (insights.go)
 //
 // An erased event's 'e' key stays, with an empty value (a tombstone, so
 // that a re-delivered erased event is a duplicate forever; erase.go).
@@ -152,6 +153,9 @@ type Options struct {
 	PurgePause time.Duration
 	// Now is the purge loop's clock; nil means time.Now.
 	Now func() time.Time
+	// NoInsightAggregates skips maintaining the insight aggregates at
+	// ingest (insights.go); only `cairn bench` sets it, to measure their cost.
+	NoInsightAggregates bool
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -364,6 +368,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return res, nil
 	}
 	if res.LinkConflicts, err = s.addIdentity(ctx, batch, inserted); err != nil {
+		return cairn.InsertResult{}, err
+	}
+	if err := s.addInsights(batch, inserted); err != nil {
 		return cairn.InsertResult{}, err
 	}
 	newCount := s.count.Load() + int64(res.Inserted)
