@@ -118,6 +118,8 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	insights insightWriter // sketch updates (insights.go)
+
 	mu       sync.Mutex
 	indexed  bool // journey index created
 	ttlIndex bool // the TTL index does retention
@@ -351,6 +353,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		s.log.Info("journey index already exists under another name", "err", err)
 	}
 	if err := s.ensureIdentityIndexes(ctx); err != nil {
+		return err
+	}
+	if err := s.ensureInsightIndexes(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()

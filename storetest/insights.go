@@ -81,7 +81,6 @@ type insightData struct {
 	batches [][]cairn.Event
 }
 
-
 // generateInsightEvents returns batches to insert in order: shuffled
 // events in batches of 40, each with a duplicate of one of its events and
 // of one event of an earlier batch, then a late batch of early events, then
