@@ -327,6 +327,7 @@ type retentionRow struct {
 	T     string
 	Users int64
 	Cells []retentionCell
+	Pad   []struct{} // empty cells after the last bucket, to fill the row
 }
 
 type retentionCell struct {
@@ -345,6 +346,7 @@ func retentionRows(iv cairn.Interval, r *cairn.Retention) []retentionRow {
 			}
 			row.Cells = append(row.Cells, cell)
 		}
+		row.Pad = make([]struct{}, len(r.Cohorts)-len(row.Cells))
 		rows = append(rows, row)
 	}
 	return rows
