@@ -139,7 +139,7 @@ func TestInsightsInChromium(t *testing.T) {
 
 	tb := b.newContextTab(base + "/console")
 	tb.waitFor(`document.querySelector("[data-signin]")`)
-	tb.signInForm("up", "insights@example.com", "correct-horse-9")
+	tb.signInForm("up", "insights@example.com", "insights-horse-7")
 	tb.waitFor(`document.querySelector(".tiles")`)
 	// The overview links to the view, and so does the menu.
 	tb.eval(`document.querySelector('main a[href="/console/insights"]').click()`)
