@@ -79,6 +79,15 @@ type Options struct {
 	Soak time.Duration
 	// Progress receives one line per phase (nil = none).
 	Progress io.Writer
+	// OpenStoreWithoutInsights opens a store like OpenStore but without
+	// the insight aggregates, for the ingest-cost ratio (insights.go);
+	// nil skips the insight phases.
+	OpenStoreWithoutInsights func(dir string) (cairn.EventStore, error)
+	// InsightEvents sizes the 90-day store of the trends and unique-user
+	// queries; FunnelEvents and FunnelUsers the 30-day store of the
+	// funnel (defaults in insights.go).
+	InsightEvents, FunnelEvents int64
+	FunnelUsers                 int
 }
 
 func (o *Options) setDefaults() {
