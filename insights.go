@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -457,6 +458,9 @@ type InsightScan struct {
 	From, To time.Time
 	// Types keeps only these event types (all when empty).
 	Types []string
+	// SkipPayload lets the store leave Event.Payload nil (it is not
+	// needed).
+	SkipPayload bool
 }
 
 // Wants reports whether an event of type typ is selected by the scan's
@@ -521,3 +525,25 @@ func ParseInterval(s string) (Interval, error) {
 
 // String returns the interval's name.
 func (iv Interval) String() string { return string(iv) }
+
+// BinaryEventType returns the type of an event encoded by AppendBinary,
+// without decoding the rest (ok is false for a malformed encoding). The
+// result aliases b.
+func BinaryEventType(b []byte) ([]byte, bool) {
+	if len(b) == 0 || (b[0] != binaryVersion1 && b[0] != binaryVersion2) {
+		return nil, false
+	}
+	b = b[1:]
+	for range 3 { // eventId, userId, sessionId
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, false
+		}
+		b = b[k+int(n):]
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, false
+	}
+	return b[k : k+int(n)], true
+}

@@ -105,7 +105,13 @@ func (s *Service) Funnel(ctx context.Context, q cairn.FunnelQuery) (*cairn.Funne
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	people, err := s.collect(ctx, cairn.InsightScan{From: q.From, To: q.To, Types: stepTypes(q.Steps)},
+	sc := cairn.InsightScan{From: q.From, To: q.To, Types: stepTypes(q.Steps), SkipPayload: true}
+	for _, st := range q.Steps {
+		if len(st.Where) > 0 {
+			sc.SkipPayload = false
+		}
+	}
+	people, err := s.collect(ctx, sc,
 		func(e *cairn.Event) uint32 { return stepMask(q.Steps, e) })
 	if err != nil {
 		return nil, err
@@ -260,7 +266,7 @@ func (s *Service) Retention(ctx context.Context, q cairn.RetentionQuery) (*cairn
 		return nil, err
 	}
 	from, to := rangeOf(q.Interval, q.From, q.To)
-	sc := cairn.InsightScan{From: from, To: to}
+	sc := cairn.InsightScan{From: from, To: to, SkipPayload: true}
 	if q.Cohort != "" && q.Cohort != cairn.AnyEventType && q.Return != "" && q.Return != cairn.AnyEventType {
 		sc.Types = []string{q.Cohort, q.Return}
 	}

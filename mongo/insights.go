@@ -287,7 +287,11 @@ func (s *Store) ScanInsightEvents(ctx context.Context, sc cairn.InsightScan, fn 
 	if len(sc.Types) > 0 {
 		filter = append(filter, bson.E{Key: "type", Value: bson.D{{Key: "$in", Value: sc.Types}}})
 	}
-	cur, err := s.coll.Find(ctx, filter, options.Find().SetBatchSize(5000))
+	fo := options.Find().SetBatchSize(5000)
+	if sc.SkipPayload {
+		fo.SetProjection(bson.D{{Key: "payload", Value: 0}})
+	}
+	cur, err := s.coll.Find(ctx, filter, fo)
 	if err != nil {
 		return storeError("scan events", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -19,11 +20,12 @@ import (
 //
 //	'N' 'h' be64(hour ^ 1<<63) string(type) sourceId  → be64 number of events of that hour, type and source
 //	'N' 'u' be64(day ^ 1<<63)                         → HyperLogLog sketch (2^16 registers) of that day's userIds
+//	'N' 'v' be64(day ^ 1<<63) be64(seq)               → a delta of that sketch (see addUserSketches)
 //
 // where hour and day count whole hours and days since the Unix epoch
 // (occurredAt, UTC). Each batch accumulates its counts and user ids per key
-// in memory, then does one read-modify-write per touched key — a handful
-// of keys per batch. Trends sum hour counters into day, week or month
+// in memory, then does one read-modify-write per touched counter and writes
+// one small sketch delta per touched day — a handful of keys per batch. Trends sum hour counters into day, week or month
 // buckets (a 90-day range is a few thousand keys in one range scan);
 // unique users merge day sketches into weeks and months.
 //
@@ -76,11 +78,13 @@ type hourCounter struct {
 	sourceID string
 }
 
-// addInsights adds the aggregates of the newly stored events to batch.
-// Callers hold writeMu (the read-modify-writes rely on it).
-func (s *Store) addInsights(batch *pebble.Batch, inserted []*cairn.Event) error {
+// addInsights adds the aggregates of the newly stored events to batch and
+// returns the function to call once the batch is committed (it installs
+// the updated cached sketches). Callers hold writeMu (the read-modify-writes
+// rely on it).
+func (s *Store) addInsights(batch *pebble.Batch, inserted []*cairn.Event) (func(), error) {
 	if s.opts.NoInsightAggregates {
-		return nil
+		return func() {}, nil
 	}
 	counts := make(map[hourCounter]uint64, 8)
 	days := make(map[int64][]string, 2)
@@ -94,39 +98,155 @@ func (s *Store) addInsights(batch *pebble.Batch, inserted []*cairn.Event) error 
 		key := hourCountKey(c.hour, c.typ, c.sourceID)
 		v, err := s.get(key)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(v) == 8 {
 			n += binary.BigEndian.Uint64(v)
 		}
 		if err := batch.Set(key, binary.BigEndian.AppendUint64(nil, n), nil); err != nil {
-			return fmt.Errorf("batch set: %w", err)
+			return nil, fmt.Errorf("batch set: %w", err)
 		}
 	}
-	for d, users := range days {
-		key := dayUsersKey(d)
-		v, err := s.get(key)
-		if err != nil {
-			return err
+	return s.addUserSketches(batch, days)
+}
+
+// Day user sketches are written as deltas: each batch adds, per day it
+// touches, a small (sparse) sketch of its users only,
+//
+//	'N' 'v' be64(day ^ 1<<63) be64(seq) → HyperLogLog sketch of one batch's userIds of that day
+//
+// and the union — base 'N' 'u' plus every delta — is the day's sketch. A
+// day's full sketch (64 KiB once dense) is rewritten, replacing its deltas
+// in the same batch, only every maxSketchDeltas batches, or when the
+// stream has moved on to a later day; so a batch writes a few KiB of
+// sketches rather than 64 KiB. The store keeps each recently touched
+// day's union in memory (under writeMu), loaded from its keys on first
+// touch.
+const kindDayDelta = 'v'
+
+// maxSketchDeltas is the most deltas a day keeps before its full sketch is
+// rewritten.
+const maxSketchDeltas = 32
+
+// daySketch is a cached day: the union of its base and deltas.
+type daySketch struct {
+	sk      *hyperloglog.Sketch
+	deltas  int    // delta keys stored
+	nextSeq uint64 // seq of the next delta
+}
+
+func dayDeltaPrefix(day int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixInsight, kindDayDelta}, orderedInt(day))
+}
+
+// loadDay reads a day's base and deltas into one sketch.
+func (s *Store) loadDay(day int64) (*daySketch, error) {
+	ds := &daySketch{sk: newSketch()}
+	v, err := s.get(dayUsersKey(day))
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		if err := ds.sk.UnmarshalBinary(v); err != nil {
+			return nil, fmt.Errorf("day %d user sketch: %w", day, err)
 		}
-		sk := newSketch()
-		if v != nil {
-			if err := sk.UnmarshalBinary(v); err != nil {
-				return fmt.Errorf("day %d user sketch: %w", d, err)
-			}
+	}
+	prefix := dayDeltaPrefix(day)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("sketch iterator: %w", err)
+	}
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases it
+	for ok := it.First(); ok; ok = it.Next() {
+		d := newSketch()
+		if err := d.UnmarshalBinary(it.Value()); err != nil {
+			return nil, fmt.Errorf("day %d user sketch delta: %w", day, err)
 		}
-		for _, u := range users {
-			sk.Insert([]byte(u))
+		if err := ds.sk.Merge(d); err != nil {
+			return nil, fmt.Errorf("merge user sketches: %w", err)
 		}
-		enc, err := sk.MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("encode user sketch: %w", err)
+		if k := it.Key(); len(k) == len(prefix)+8 {
+			ds.nextSeq = binary.BigEndian.Uint64(k[len(prefix):]) + 1
 		}
-		if err := batch.Set(key, enc, nil); err != nil {
-			return fmt.Errorf("batch set: %w", err)
-		}
+		ds.deltas++
+	}
+	return ds, it.Error()
+}
+
+// compactDay writes ds as day's base sketch and deletes its deltas.
+func compactDay(batch *pebble.Batch, day int64, ds *daySketch) error {
+	enc, err := ds.sk.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode user sketch: %w", err)
+	}
+	if err := batch.Set(dayUsersKey(day), enc, nil); err != nil {
+		return fmt.Errorf("batch set: %w", err)
+	}
+	prefix := dayDeltaPrefix(day)
+	if err := batch.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+		return fmt.Errorf("batch delete: %w", err)
 	}
 	return nil
+}
+
+// addUserSketches adds each day's users to batch as a delta (or a
+// rewritten full sketch), and rewrites the cached days the batch does not
+// touch that are older than those it does. Callers hold writeMu.
+func (s *Store) addUserSketches(batch *pebble.Batch, days map[int64][]string) (func(), error) {
+	next := make(map[int64]*daySketch, len(days))
+	var latest int64 = -1 << 62
+	for d, users := range days {
+		latest = max(latest, d)
+		cur := s.sketches[d]
+		if cur == nil {
+			var err error
+			if cur, err = s.loadDay(d); err != nil {
+				return nil, err
+			}
+		}
+		ds := &daySketch{sk: cur.sk.Clone(), deltas: cur.deltas + 1, nextSeq: cur.nextSeq + 1}
+		delta := newSketch()
+		for _, u := range users {
+			ds.sk.Insert([]byte(u))
+			delta.Insert([]byte(u))
+		}
+		if ds.deltas >= maxSketchDeltas {
+			ds.deltas = 0
+			if err := compactDay(batch, d, ds); err != nil {
+				return nil, err
+			}
+		} else {
+			enc, err := delta.MarshalBinary()
+			if err != nil {
+				return nil, fmt.Errorf("encode user sketch: %w", err)
+			}
+			if err := batch.Set(binary.BigEndian.AppendUint64(dayDeltaPrefix(d), cur.nextSeq), enc, nil); err != nil {
+				return nil, fmt.Errorf("batch set: %w", err)
+			}
+		}
+		next[d] = ds
+	}
+	var evict []int64
+	for d, ds := range s.sketches {
+		if _, touched := days[d]; touched || d >= latest {
+			continue
+		}
+		if ds.deltas > 0 {
+			if err := compactDay(batch, d, ds); err != nil {
+				return nil, err
+			}
+		}
+		evict = append(evict, d)
+	}
+	return func() {
+		if s.sketches == nil {
+			s.sketches = make(map[int64]*daySketch)
+		}
+		for _, d := range evict {
+			delete(s.sketches, d)
+		}
+		maps.Copy(s.sketches, next)
+	}, nil
 }
 
 // Trends sums the hour counters of q's range. See cairn.InsightStore.
@@ -197,37 +317,52 @@ func (s *Store) UniqueUsers(ctx context.Context, q cairn.UsersQuery) (*cairn.Uni
 	buckets := q.Interval.Buckets(q.From, q.To)
 	start := buckets[0]
 	end := q.Interval.Next(buckets[len(buckets)-1])
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: dayUsersKey(dayOf(start.UnixMilli())), UpperBound: dayUsersKey(dayOf(end.UnixMilli()))})
+	sketches := make([]*hyperloglog.Sketch, len(buckets))
+	// The bases, then the deltas: a bucket's sketch is their union.
+	for _, kind := range []byte{kindDayUsers, kindDayDelta} {
+		lower := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(dayOf(start.UnixMilli())))
+		upper := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(dayOf(end.UnixMilli())))
+		if err := s.mergeSketches(ctx, lower, upper, func(day int64) int {
+			return q.Interval.Index(q.From, time.UnixMilli(day*86400_000))
+		}, sketches); err != nil {
+			return nil, err
+		}
+	}
+	return UsersFromSketches(q.Interval, buckets, sketches), nil
+}
+
+// mergeSketches merges the sketches of the keys in [lower, upper) (bases
+// or deltas: the day follows the kind byte) into sketches[bucket(day)].
+func (s *Store) mergeSketches(ctx context.Context, lower, upper []byte, bucket func(day int64) int, sketches []*hyperloglog.Sketch) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return nil, fmt.Errorf("users iterator: %w", err)
+		return fmt.Errorf("users iterator: %w", err)
 	}
 	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases it
-	sketches := make([]*hyperloglog.Sketch, len(buckets))
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
-		if len(k) != 10 {
-			return nil, fmt.Errorf("bad users key %q", k)
+		if len(k) < 10 {
+			return fmt.Errorf("bad users key %q", k)
 		}
-		day := int64(binary.BigEndian.Uint64(k[2:]) ^ 1<<63)
-		idx := q.Interval.Index(q.From, time.UnixMilli(day*86400_000))
-		if idx < 0 || idx >= len(buckets) {
+		day := int64(binary.BigEndian.Uint64(k[2:10]) ^ 1<<63)
+		idx := bucket(day)
+		if idx < 0 || idx >= len(sketches) {
 			continue
 		}
 		sk := newSketch()
 		if err := sk.UnmarshalBinary(it.Value()); err != nil {
-			return nil, fmt.Errorf("day %d user sketch: %w", day, err)
+			return fmt.Errorf("day %d user sketch: %w", day, err)
 		}
 		if sketches[idx] == nil {
 			sketches[idx] = sk
 		} else if err := sketches[idx].Merge(sk); err != nil {
-			return nil, fmt.Errorf("merge user sketches: %w", err)
+			return fmt.Errorf("merge user sketches: %w", err)
 		}
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("users scan: %w", err)
+		return fmt.Errorf("users scan: %w", err)
 	}
-	return UsersFromSketches(q.Interval, buckets, sketches), nil
+	return nil
 }
 
 // UsersFromSketches builds the answer from one merged sketch per bucket
@@ -254,59 +389,96 @@ func (s *Store) ScanInsightEvents(ctx context.Context, sc cairn.InsightScan, fn 
 		return fmt.Errorf("insight iterator: %w", err)
 	}
 	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases it
+	links, err := s.allLinks(ctx)
+	if err != nil {
+		return err
+	}
 	fromMs, toMs := sc.From.UnixMilli(), sc.To.UnixMilli()
 	var events []cairn.Event
-	var seek []byte
-	for ok := it.First(); ok; {
-		if err := ctx.Err(); err != nil {
-			return err
+	var prefix []byte // the current user's
+	var userID string
+	flush := func() error {
+		if len(events) == 0 {
+			return nil
 		}
-		n, err := userPrefixLen(it.Key())
-		if err != nil {
-			return err
+		slices.Reverse(events)
+		person := userID
+		if l, ok := links[userID]; ok {
+			person = l
 		}
-		prefix := bytes.Clone(it.Key()[:n])
-		userID := string(prefix[len(prefix)-int(binaryUvarintLen(prefix)):])
-		seek = appendTimeKey(append(seek[:0], prefix...), toMs)
+		err := fn(person, events)
 		events = events[:0]
-		for ok = it.SeekGE(seek); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
-			k := it.Key()
-			ms := int64(^binary.BigEndian.Uint64(k[n : n+8]))
-			if ms < fromMs {
-				break
+		return err
+	}
+	// Keys are read in order; the ones of a user outside the range are
+	// stepped over with Next while they are few, and skipped with one seek
+	// past maxSkip of them.
+	const maxSkip = 16
+	skipped := 0
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if prefix == nil || !bytes.HasPrefix(k, prefix) {
+			if err := flush(); err != nil {
+				return err
 			}
-			v, err := it.ValueAndErr()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n, err := userPrefixLen(k)
 			if err != nil {
-				return fmt.Errorf("insight read: %w", err)
+				return err
 			}
+			prefix = append(prefix[:0], k[:n]...)
+			userID = string(prefix[n-int(binaryUvarintLen(prefix)):])
+			skipped = 0
+		}
+		if len(k) < len(prefix)+8 {
+			return fmt.Errorf("bad event key %q", k)
+		}
+		ms := int64(^binary.BigEndian.Uint64(k[len(prefix) : len(prefix)+8]))
+		switch {
+		case ms > toMs: // newer than the range
+			if skipped++; skipped > maxSkip {
+				ok, skipped = it.SeekGE(appendTimeKey(bytes.Clone(prefix), toMs)), 0
+			} else {
+				ok = it.Next()
+			}
+			continue
+		case ms < fromMs: // older: the rest of the user's keys are too
+			if skipped++; skipped > maxSkip {
+				end := prefixEnd(prefix)
+				ok, skipped = end != nil && it.SeekGE(end), 0
+			} else {
+				ok = it.Next()
+			}
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("insight read: %w", err)
+		}
+		typ, tok := cairn.BinaryEventType(v)
+		if !tok {
+			return fmt.Errorf("decode event at %q: %w", k, cairn.ErrBadEncoding)
+		}
+		if sc.Wants(string(typ)) {
 			var e cairn.Event
-			if _, err := e.DecodeBinary(v); err != nil {
+			if sc.SkipPayload {
+				_, err = e.DecodeBinaryNoPayload(v)
+			} else {
+				_, err = e.DecodeBinary(v)
+			}
+			if err != nil {
 				return fmt.Errorf("decode event at %q: %w", k, err)
 			}
-			if sc.Wants(e.Type) {
-				events = append(events, e)
-			}
+			events = append(events, e)
 		}
-		if len(events) > 0 {
-			slices.Reverse(events)
-			person, err := s.LinkedUser(ctx, userID)
-			if err != nil {
-				return err
-			}
-			if person == "" {
-				person = userID
-			}
-			if err := fn(person, events); err != nil {
-				return err
-			}
-		}
-		if end := prefixEnd(prefix); end != nil {
-			ok = it.SeekGE(end)
-		} else {
-			ok = false
-		}
+		ok = it.Next()
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("insight scan: %w", err)
+	}
+	return flush()
 }
 
 // binaryUvarintLen returns the user id length encoded after the prefix
@@ -319,3 +491,23 @@ func binaryUvarintLen(prefix []byte) uint64 {
 // newSketch returns an empty user sketch: HyperLogLog with 2^16 registers
 // (standard error cairn.HLLRelativeError), sparse while small.
 func newSketch() *hyperloglog.Sketch { return hyperloglog.New16() }
+
+// allLinks returns every anonymous id's winning user: one scan of the link
+// keys, so that a scan of many users needs no lookup per user.
+func (s *Store) allLinks(ctx context.Context) (map[string]string, error) {
+	prefix := []byte{prefixIdentity, kindLink}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("links iterator: %w", err)
+	}
+	defer it.Close() //nolint:errcheck // the scan result is checked with it.Error(); Close only releases it
+	links := make(map[string]string)
+	for ok := it.First(); ok; ok = it.Next() {
+		l, err := decodeLink(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("link of %q: %w", it.Key()[2:], err)
+		}
+		links[string(it.Key()[2:])] = l.userID
+	}
+	return links, it.Error()
+}

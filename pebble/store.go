@@ -113,6 +113,8 @@ type Store struct {
 	commit  *pebble.WriteOptions // pebble.Sync, or pebble.NoSync with DeferSync
 	opts    Options
 
+	sketches map[int64]*daySketch // insights.go: cached day user sketches, under writeMu
+
 	stopPurge context.CancelFunc // nil without retention
 	purgeDone chan struct{}      // closed when the purge loop has returned
 }
@@ -370,7 +372,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	if res.LinkConflicts, err = s.addIdentity(ctx, batch, inserted); err != nil {
 		return cairn.InsertResult{}, err
 	}
-	if err := s.addInsights(batch, inserted); err != nil {
+	insightsCommitted, err := s.addInsights(batch, inserted)
+	if err != nil {
 		return cairn.InsertResult{}, err
 	}
 	newCount := s.count.Load() + int64(res.Inserted)
@@ -381,6 +384,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return cairn.InsertResult{}, fmt.Errorf("commit events: %w", err)
 	}
 	s.count.Store(newCount)
+	insightsCommitted()
 	return res, nil
 }
 
