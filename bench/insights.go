@@ -195,7 +195,7 @@ func processCPU() time.Duration {
 // aggregates. Wall-clock rates on a shared machine swing by tens of
 // percent between runs, so the ratio is also taken in events per CPU
 // second of this process (which does nothing else meanwhile), over eight
-// alternating runs.
+// alternating runs after a warm-up run on each.
 func (s *suite) insightIngestCost(ctx context.Context) error {
 	with, _, closeWith, err := s.openInsightStore("insights-ingest-with", true)
 	if err != nil {
@@ -239,6 +239,12 @@ func (s *suite) insightIngestCost(ctx context.Context) error {
 		return n, time.Since(start), processCPU() - cpu0, nil
 	}
 	each := max(time.Second, s.opts.Duration/4)
+	// A discarded warm-up run on each (caches, the runtime's heap).
+	for k, st := range []cairn.EventStore{with, without} {
+		if _, _, _, err := run(st, k, each/2); err != nil {
+			return fmt.Errorf("ingest warm-up: %w", err)
+		}
+	}
 	var events [2]int64
 	var wall, cpu [2]time.Duration
 	for i, k := range []int{0, 1, 1, 0, 0, 1, 1, 0} {

@@ -130,9 +130,10 @@ const maxSketchDeltas = 32
 
 // daySketch is a cached day: the union of its base and deltas.
 type daySketch struct {
-	sk      *hyperloglog.Sketch
-	deltas  int    // delta keys stored
-	nextSeq uint64 // seq of the next delta
+	sk       *hyperloglog.Sketch
+	deltas   int    // delta keys stored: seqs firstSeq … nextSeq-1
+	firstSeq uint64 // seq of the oldest stored delta
+	nextSeq  uint64 // seq of the next delta
 }
 
 func dayDeltaPrefix(day int64) []byte {
@@ -166,16 +167,25 @@ func (s *Store) loadDay(day int64) (*daySketch, error) {
 			return nil, fmt.Errorf("merge user sketches: %w", err)
 		}
 		if k := it.Key(); len(k) == len(prefix)+8 {
-			ds.nextSeq = binary.BigEndian.Uint64(k[len(prefix):]) + 1
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if ds.deltas == 0 {
+				ds.firstSeq = seq
+			}
+			ds.nextSeq = seq + 1
 		}
 		ds.deltas++
+	}
+	if ds.deltas == 0 {
+		ds.firstSeq = ds.nextSeq
 	}
 	return ds, it.Error()
 }
 
-// compactDay writes ds as day's base sketch and deletes its deltas.
-func compactDay(batch *pebble.Batch, day int64, ds *daySketch) error {
-	enc, err := ds.sk.MarshalBinary()
+// compactDay writes sk as day's base sketch and deletes its deltas
+// firstSeq … nextSeq-1 (point deletes: range deletions would slow every
+// later read of the memtable).
+func compactDay(batch *pebble.Batch, day int64, sk *hyperloglog.Sketch, firstSeq, nextSeq uint64) error {
+	enc, err := sk.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("encode user sketch: %w", err)
 	}
@@ -183,8 +193,10 @@ func compactDay(batch *pebble.Batch, day int64, ds *daySketch) error {
 		return fmt.Errorf("batch set: %w", err)
 	}
 	prefix := dayDeltaPrefix(day)
-	if err := batch.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
-		return fmt.Errorf("batch delete: %w", err)
+	for seq := firstSeq; seq < nextSeq; seq++ {
+		if err := batch.Delete(binary.BigEndian.AppendUint64(prefix, seq), nil); err != nil {
+			return fmt.Errorf("batch delete: %w", err)
+		}
 	}
 	return nil
 }
@@ -204,15 +216,15 @@ func (s *Store) addUserSketches(batch *pebble.Batch, days map[int64][]string) (f
 				return nil, err
 			}
 		}
-		ds := &daySketch{sk: cur.sk.Clone(), deltas: cur.deltas + 1, nextSeq: cur.nextSeq + 1}
+		ds := &daySketch{sk: cur.sk.Clone(), deltas: cur.deltas + 1, firstSeq: cur.firstSeq, nextSeq: cur.nextSeq + 1}
 		delta := newSketch()
 		for _, u := range users {
 			ds.sk.Insert([]byte(u))
 			delta.Insert([]byte(u))
 		}
 		if ds.deltas >= maxSketchDeltas {
-			ds.deltas = 0
-			if err := compactDay(batch, d, ds); err != nil {
+			ds.deltas, ds.firstSeq, ds.nextSeq = 0, cur.nextSeq, cur.nextSeq
+			if err := compactDay(batch, d, ds.sk, cur.firstSeq, cur.nextSeq); err != nil {
 				return nil, err
 			}
 		} else {
@@ -232,7 +244,7 @@ func (s *Store) addUserSketches(batch *pebble.Batch, days map[int64][]string) (f
 			continue
 		}
 		if ds.deltas > 0 {
-			if err := compactDay(batch, d, ds); err != nil {
+			if err := compactDay(batch, d, ds.sk, ds.firstSeq, ds.nextSeq); err != nil {
 				return nil, err
 			}
 		}
