@@ -56,13 +56,7 @@ func (e *Event) AppendBinary(b []byte) []byte {
 
 // DecodeBinary decodes one event from the front of b and returns the rest.
 // The event's strings and payload are copies, so b may be reused.
-func (e *Event) DecodeBinary(b []byte) ([]byte, error) { return e.decodeBinary(b, true) }
-
-// DecodeBinaryNoPayload is DecodeBinary leaving Payload nil (for scans that
-// do not need it).
-func (e *Event) DecodeBinaryNoPayload(b []byte) ([]byte, error) { return e.decodeBinary(b, false) }
-
-func (e *Event) decodeBinary(b []byte, payload bool) ([]byte, error) {
+func (e *Event) DecodeBinary(b []byte) ([]byte, error) {
 	if len(b) == 0 || (b[0] != binaryVersion1 && b[0] != binaryVersion2) {
 		return nil, ErrBadEncoding
 	}
@@ -85,10 +79,7 @@ func (e *Event) decodeBinary(b []byte, payload bool) ([]byte, error) {
 	if k <= 0 || n > uint64(len(b)-k) {
 		return nil, ErrBadEncoding
 	}
-	e.Payload = nil
-	if payload {
-		e.Payload = append([]byte(nil), b[k:k+int(n)]...)
-	}
+	e.Payload = append([]byte(nil), b[k:k+int(n)]...)
 	b = b[k+int(n):]
 	occ, k := binary.Varint(b)
 	if k <= 0 {

@@ -458,9 +458,9 @@ type InsightScan struct {
 	From, To time.Time
 	// Types keeps only these event types (all when empty).
 	Types []string
-	// SkipPayload lets the store leave Event.Payload nil (it is not
-	// needed).
-	SkipPayload bool
+	// Minimal lets the store return events with only EventID, UserID,
+	// Type and OccurredAt set (the rest is not needed).
+	Minimal bool
 }
 
 // Wants reports whether an event of type typ is selected by the scan's
@@ -526,24 +526,25 @@ func ParseInterval(s string) (Interval, error) {
 // String returns the interval's name.
 func (iv Interval) String() string { return string(iv) }
 
-// BinaryEventType returns the type of an event encoded by AppendBinary,
-// without decoding the rest (ok is false for a malformed encoding). The
-// result aliases b.
-func BinaryEventType(b []byte) ([]byte, bool) {
+// DecodeBinaryKey decodes from an event encoded by AppendBinary only its
+// eventId, type (both aliasing b) and occurredAt in Unix milliseconds, for
+// scans that need no more; ok is false for a malformed encoding.
+func DecodeBinaryKey(b []byte) (eventID, typ []byte, occurredMs int64, ok bool) {
 	if len(b) == 0 || (b[0] != binaryVersion1 && b[0] != binaryVersion2) {
-		return nil, false
+		return nil, nil, 0, false
 	}
 	b = b[1:]
-	for range 3 { // eventId, userId, sessionId
+	var fields [5][]byte // eventId, userId, sessionId, type, payload
+	for i := range fields {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
-			return nil, false
+			return nil, nil, 0, false
 		}
-		b = b[k+int(n):]
+		fields[i], b = b[k:k+int(n)], b[k+int(n):]
 	}
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, false
+	ms, k := binary.Varint(b)
+	if k <= 0 {
+		return nil, nil, 0, false
 	}
-	return b[k : k+int(n)], true
+	return fields[0], fields[3], ms, true
 }

@@ -30,8 +30,8 @@ import (
 //     each query run 20 times → p50 and max, target ≤ 50 ms;
 //   - a 3-step funnel (page_view → add_to_cart → purchase, within 1 h) over
 //     30 days of Options.FunnelEvents events over 100k users (default 1M;
-//     quick 100k over 10k) while another goroutine ingests 500-event
-//     batches at 20,000 events/s into the same store, run 5 times → p50 and
+//     quick 100k over 10k) while another goroutine ingests 250-event
+//     batches at 10,000 events/s into the same store, run 5 times → p50 and
 //     max, target ≤ 2 s.
 
 // insightPayloads are the page_view urls of the generated events.
@@ -336,8 +336,8 @@ func (s *suite) insightFunnel(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fill: %w", err)
 	}
-	// Ingest at 20,000 events/s meanwhile (new visits of the last minute).
-	const ingestRate = 20000
+	// Ingest at 10,000 events/s meanwhile (new visits of the last minute).
+	const ingestRate = 10000
 	ictx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var ingested atomic.Int64
@@ -345,7 +345,7 @@ func (s *suite) insightFunnel(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(25 * time.Millisecond) // 40 batches of 500 per second
+		t := time.NewTicker(25 * time.Millisecond) // 40 batches per second
 		defer t.Stop()
 		evs := make([]cairn.Event, 0, 600)
 		for v := int64(0); ; {

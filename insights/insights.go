@@ -105,10 +105,10 @@ func (s *Service) Funnel(ctx context.Context, q cairn.FunnelQuery) (*cairn.Funne
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	sc := cairn.InsightScan{From: q.From, To: q.To, Types: stepTypes(q.Steps), SkipPayload: true}
+	sc := cairn.InsightScan{From: q.From, To: q.To, Types: stepTypes(q.Steps), Minimal: true}
 	for _, st := range q.Steps {
 		if len(st.Where) > 0 {
-			sc.SkipPayload = false
+			sc.Minimal = false
 		}
 	}
 	people, err := s.collect(ctx, sc,
@@ -266,7 +266,7 @@ func (s *Service) Retention(ctx context.Context, q cairn.RetentionQuery) (*cairn
 		return nil, err
 	}
 	from, to := rangeOf(q.Interval, q.From, q.To)
-	sc := cairn.InsightScan{From: from, To: to, SkipPayload: true}
+	sc := cairn.InsightScan{From: from, To: to, Minimal: true}
 	if q.Cohort != "" && q.Cohort != cairn.AnyEventType && q.Return != "" && q.Return != cairn.AnyEventType {
 		sc.Types = []string{q.Cohort, q.Return}
 	}

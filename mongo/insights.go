@@ -288,8 +288,8 @@ func (s *Store) ScanInsightEvents(ctx context.Context, sc cairn.InsightScan, fn 
 		filter = append(filter, bson.E{Key: "type", Value: bson.D{{Key: "$in", Value: sc.Types}}})
 	}
 	fo := options.Find().SetBatchSize(5000)
-	if sc.SkipPayload {
-		fo.SetProjection(bson.D{{Key: "payload", Value: 0}})
+	if sc.Minimal {
+		fo.SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "userId", Value: 1}, {Key: "type", Value: 1}, {Key: "occurredAt", Value: 1}})
 	}
 	cur, err := s.coll.Find(ctx, filter, fo)
 	if err != nil {

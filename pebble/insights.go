@@ -19,7 +19,7 @@ import (
 // or a re-delivery never changes them), two aggregates under prefix 'N':
 //
 //	'N' 'h' be64(hour ^ 1<<63) string(type) sourceId  → be64 number of events of that hour, type and source
-//	'N' 'u' be64(day ^ 1<<63)                         → HyperLogLog sketch (2^16 registers) of that day's userIds
+//	'N' 'u' be64(day ^ 1<<63)                         → be64(its estimate) HyperLogLog sketch (2^16 registers) of that day's userIds
 //	'N' 'v' be64(day ^ 1<<63) be64(seq)               → a delta of that sketch (see addUserSketches)
 //
 // where hour and day count whole hours and days since the Unix epoch
@@ -148,7 +148,10 @@ func (s *Store) loadDay(day int64) (*daySketch, error) {
 		return nil, err
 	}
 	if v != nil {
-		if err := ds.sk.UnmarshalBinary(v); err != nil {
+		if len(v) < 8 {
+			return nil, fmt.Errorf("day %d user sketch: %w", day, errBadRecord)
+		}
+		if err := ds.sk.UnmarshalBinary(v[8:]); err != nil {
 			return nil, fmt.Errorf("day %d user sketch: %w", day, err)
 		}
 	}
@@ -185,7 +188,7 @@ func (s *Store) loadDay(day int64) (*daySketch, error) {
 // firstSeq … nextSeq-1 (point deletes: range deletions would slow every
 // later read of the memtable).
 func compactDay(batch *pebble.Batch, day int64, sk *hyperloglog.Sketch, firstSeq, nextSeq uint64) error {
-	enc, err := sk.MarshalBinary()
+	enc, err := sk.AppendBinary(binary.BigEndian.AppendUint64(nil, sk.Estimate()))
 	if err != nil {
 		return fmt.Errorf("encode user sketch: %w", err)
 	}
@@ -327,25 +330,64 @@ func (s *Store) UniqueUsers(ctx context.Context, q cairn.UsersQuery) (*cairn.Uni
 		return nil, err
 	}
 	buckets := q.Interval.Buckets(q.From, q.To)
-	start := buckets[0]
-	end := q.Interval.Next(buckets[len(buckets)-1])
+	first, last := dayOf(buckets[0].UnixMilli()), dayOf(q.Interval.Next(buckets[len(buckets)-1]).UnixMilli())
+	bucket := func(day int64) int { return q.Interval.Index(q.From, time.UnixMilli(day*86400_000)) }
 	sketches := make([]*hyperloglog.Sketch, len(buckets))
-	// The bases, then the deltas: a bucket's sketch is their union.
-	for _, kind := range []byte{kindDayUsers, kindDayDelta} {
-		lower := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(dayOf(start.UnixMilli())))
-		upper := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(dayOf(end.UnixMilli())))
-		if err := s.mergeSketches(ctx, lower, upper, func(day int64) int {
-			return q.Interval.Index(q.From, time.UnixMilli(day*86400_000))
-		}, sketches); err != nil {
-			return nil, err
+	merge := func(idx int, raw []byte) error {
+		sk := newSketch()
+		if err := sk.UnmarshalBinary(raw); err != nil {
+			return fmt.Errorf("user sketch: %w", err)
 		}
+		if sketches[idx] == nil {
+			sketches[idx] = sk
+			return nil
+		}
+		return sketches[idx].Merge(sk)
 	}
-	return UsersFromSketches(q.Interval, buckets, sketches), nil
+	// The deltas, then the bases: a day's sketch is their union. A day
+	// bucket whose day has no deltas takes the estimate stored with its
+	// base (Estimate costs milliseconds at 2^16 registers).
+	withDeltas := map[int64]bool{}
+	err := s.scanSketches(ctx, kindDayDelta, first, last, func(day int64, v []byte) error {
+		withDeltas[day] = true
+		if idx := bucket(day); idx >= 0 && idx < len(buckets) {
+			return merge(idx, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[int]int64)
+	err = s.scanSketches(ctx, kindDayUsers, first, last, func(day int64, v []byte) error {
+		idx := bucket(day)
+		if idx < 0 || idx >= len(buckets) {
+			return nil
+		}
+		if len(v) < 8 {
+			return fmt.Errorf("day %d user sketch: %w", day, errBadRecord)
+		}
+		if q.Interval == cairn.IntervalDay && !withDeltas[day] {
+			known[idx] = int64(binary.BigEndian.Uint64(v))
+			return nil
+		}
+		return merge(idx, v[8:])
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := UsersFromSketches(q.Interval, buckets, sketches)
+	for idx, n := range known {
+		u.Points[idx].Users = n
+	}
+	return u, nil
 }
 
-// mergeSketches merges the sketches of the keys in [lower, upper) (bases
-// or deltas: the day follows the kind byte) into sketches[bucket(day)].
-func (s *Store) mergeSketches(ctx context.Context, lower, upper []byte, bucket func(day int64) int, sketches []*hyperloglog.Sketch) error {
+// scanSketches calls fn with the day and value of every key of kind
+// (kindDayUsers or kindDayDelta) for the days [first, last).
+func (s *Store) scanSketches(ctx context.Context, kind byte, first, last int64, fn func(day int64, v []byte) error) error {
+	lower := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(first))
+	upper := binary.BigEndian.AppendUint64([]byte{prefixInsight, kind}, orderedInt(last))
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("users iterator: %w", err)
@@ -356,19 +398,12 @@ func (s *Store) mergeSketches(ctx context.Context, lower, upper []byte, bucket f
 		if len(k) < 10 {
 			return fmt.Errorf("bad users key %q", k)
 		}
-		day := int64(binary.BigEndian.Uint64(k[2:10]) ^ 1<<63)
-		idx := bucket(day)
-		if idx < 0 || idx >= len(sketches) {
-			continue
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("users read: %w", err)
 		}
-		sk := newSketch()
-		if err := sk.UnmarshalBinary(it.Value()); err != nil {
-			return fmt.Errorf("day %d user sketch: %w", day, err)
-		}
-		if sketches[idx] == nil {
-			sketches[idx] = sk
-		} else if err := sketches[idx].Merge(sk); err != nil {
-			return fmt.Errorf("merge user sketches: %w", err)
+		if err := fn(int64(binary.BigEndian.Uint64(k[2:10])^1<<63), v); err != nil {
+			return err
 		}
 	}
 	if err := it.Error(); err != nil {
@@ -427,6 +462,7 @@ func (s *Store) ScanInsightEvents(ctx context.Context, sc cairn.InsightScan, fn 
 	// past maxSkip of them.
 	const maxSkip = 16
 	skipped := 0
+	types := make(map[string]string) // interned event types
 	for ok := it.First(); ok; {
 		k := it.Key()
 		if prefix == nil || !bytes.HasPrefix(k, prefix) {
@@ -469,18 +505,22 @@ func (s *Store) ScanInsightEvents(ctx context.Context, sc cairn.InsightScan, fn 
 		if err != nil {
 			return fmt.Errorf("insight read: %w", err)
 		}
-		typ, tok := cairn.BinaryEventType(v)
+		id, typ, ms, tok := cairn.DecodeBinaryKey(v)
 		if !tok {
 			return fmt.Errorf("decode event at %q: %w", k, cairn.ErrBadEncoding)
 		}
-		if sc.Wants(string(typ)) {
+		t, known := types[string(typ)]
+		if !known {
+			t = string(typ)
+			types[t] = t
+		}
+		switch {
+		case !sc.Wants(t):
+		case sc.Minimal:
+			events = append(events, cairn.Event{EventID: string(id), UserID: userID, Type: t, OccurredAt: time.UnixMilli(ms).UTC()})
+		default:
 			var e cairn.Event
-			if sc.SkipPayload {
-				_, err = e.DecodeBinaryNoPayload(v)
-			} else {
-				_, err = e.DecodeBinary(v)
-			}
-			if err != nil {
+			if _, err := e.DecodeBinary(v); err != nil {
 				return fmt.Errorf("decode event at %q: %w", k, err)
 			}
 			events = append(events, e)

@@ -69,6 +69,10 @@
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
 //
+// Insight aggregates (insights.go) — per-hour counters and per-day user
+// sketches under 'N' — are written in the same batch as the new events,
+// for them only, like the identity records.
+//
 // With Options.Retention, a background loop deletes events whose receivedAt
 // is older (retention.go): a paced full scan in small batches, no time index.
 //
