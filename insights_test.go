@@ -1,6 +1,7 @@
 package cairn_test
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,31 @@ func TestPayloadValue(t *testing.T) {
 		got, ok := cairn.PayloadValue([]byte(c.payload), c.field)
 		if got != c.want || ok != c.ok {
 			t.Errorf("PayloadValue(%s, %s) = %q, %v; want %q, %v", c.payload, c.field, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestDecodeBinaryKey(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)
+	for _, e := range []cairn.Event{
+		{EventID: "e1", UserID: "u", SessionID: "s", Type: "page_view", Payload: []byte(`{"url":"/"}`), OccurredAt: at, ReceivedAt: at},
+		{EventID: "e2", UserID: "u", Type: "purchase", SourceID: "src", AnonymousID: "a", OccurredAt: at.Add(-time.Hour), ReceivedAt: at},
+	} {
+		b := e.AppendBinary(nil)
+		id, typ, ms, ok := cairn.DecodeBinaryKey(b)
+		if !ok || string(id) != e.EventID || string(typ) != e.Type || ms != e.OccurredAt.UnixMilli() {
+			t.Errorf("DecodeBinaryKey(%s) = %q %q %d %v", e.EventID, id, typ, ms, ok)
+		}
+		// Everything up to occurredAt (the fields before it and the time
+		// itself) must be there.
+		tail := len(binary.AppendVarint(nil, e.ReceivedAt.UnixMilli()))
+		if e.SourceID != "" || e.AnonymousID != "" {
+			tail += 2 + len(e.SourceID) + len(e.AnonymousID)
+		}
+		for n := range len(b) - tail {
+			if _, _, _, ok := cairn.DecodeBinaryKey(b[:n]); ok {
+				t.Errorf("DecodeBinaryKey accepts %d of %d bytes", n, len(b))
+			}
 		}
 	}
 }

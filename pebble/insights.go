@@ -80,7 +80,7 @@ type hourCounter struct {
 
 // addInsights adds the aggregates of the newly stored events to batch and
 // returns the function to call once the batch is committed (it installs
-// the updated cached sketches). Callers hold writeMu (the read-modify-writes
+// the updated cached sketches; without it, they are loaded again). Callers hold writeMu (the read-modify-writes
 // rely on it).
 func (s *Store) addInsights(batch *pebble.Batch, inserted []*cairn.Event) (func(), error) {
 	if s.opts.NoInsightAggregates {
@@ -219,7 +219,11 @@ func (s *Store) addUserSketches(batch *pebble.Batch, days map[int64][]string) (f
 				return nil, err
 			}
 		}
-		ds := &daySketch{sk: cur.sk.Clone(), deltas: cur.deltas + 1, firstSeq: cur.firstSeq, nextSeq: cur.nextSeq + 1}
+		// The cached union is updated in place: it leaves the cache until
+		// the batch is committed (a failed commit leaves the day to be
+		// loaded again from its keys).
+		delete(s.sketches, d)
+		ds := &daySketch{sk: cur.sk, deltas: cur.deltas + 1, firstSeq: cur.firstSeq, nextSeq: cur.nextSeq + 1}
 		delta := newSketch()
 		for _, u := range users {
 			ds.sk.Insert([]byte(u))
