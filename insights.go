@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -347,7 +348,8 @@ func (q *FunnelQuery) Validate() error {
 
 // Funnel is the answer to a FunnelQuery.
 type Funnel struct {
-	// Within is the window, as a Go duration ("1h0m0s").
+	// Within is the window, as FormatWindow writes it ("1h", "90m" is
+	// "1h30m", "7d").
 	Within string             `json:"within"`
 	Steps  []FunnelStepResult `json:"steps"`
 }
@@ -547,4 +549,21 @@ func DecodeBinaryKey(b []byte) (eventID, typ []byte, occurredMs int64, ok bool) 
 		return nil, nil, 0, false
 	}
 	return fields[0], fields[3], ms, true
+}
+
+// FormatWindow writes a funnel window briefly: whole days as "7d", else a
+// Go duration without its zero trailing units ("1h", "1h30m", "45s").
+func FormatWindow(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

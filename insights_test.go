@@ -151,3 +151,14 @@ func TestDecodeBinaryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatWindow(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "1h", 90 * time.Minute: "1h30m", 30 * time.Minute: "30m", 45 * time.Second: "45s",
+		time.Hour + time.Second: "1h0m1s", 7 * 24 * time.Hour: "7d", 36 * time.Hour: "36h", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := cairn.FormatWindow(d); got != want {
+			t.Errorf("FormatWindow(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -199,7 +199,7 @@ func funnel(q cairn.FunnelQuery, people map[string][]hit) *cairn.Funnel {
 			}
 		}
 	}
-	f := &cairn.Funnel{Within: q.Within.String(), Steps: make([]cairn.FunnelStepResult, n)}
+	f := &cairn.Funnel{Within: cairn.FormatWindow(q.Within), Steps: make([]cairn.FunnelStepResult, n)}
 	for k, st := range q.Steps {
 		r := cairn.FunnelStepResult{Type: st.Type, Where: st.Where, Users: users[k]}
 		if users[0] > 0 {

@@ -41,7 +41,7 @@ func TestComputeFunnel(t *testing.T) {
 		Within: time.Hour, From: t0.Add(-10 * time.Minute), To: t0.Add(5 * time.Hour),
 	}
 	got := insights.ComputeFunnel(q, people)
-	want := &cairn.Funnel{Within: "1h0m0s", Steps: []cairn.FunnelStepResult{
+	want := &cairn.Funnel{Within: "1h", Steps: []cairn.FunnelStepResult{
 		{Type: "page_view", Where: q.Steps[0].Where, Users: 3, ConversionFromPrevious: 1, ConversionFromFirst: 1, ExampleUsers: []string{"ann", "bob", "cat"}},
 		// ann 600 s, bob 1800 s, cat 1200 s: median 1200.
 		{Type: "add_to_cart", Users: 3, ConversionFromPrevious: 1, ConversionFromFirst: 1, MedianSecondsFromPrevious: f(1200), ExampleUsers: []string{"ann", "bob", "cat"}},
