@@ -18,7 +18,11 @@
 //     with the same events (Report.SegmentVsEvents), and POST /events with
 //     10 live subscribers on GET /api/live over without
 //     (Report.LiveVsQuiet); the server's RSS (VmRSS from /proc), and the
-//     drain rate of a 1M-event spool backlog replayed after a crash.
+//     drain rate of a 1M-event spool backlog replayed after a crash;
+//  4. insights (insights.go), in-process: ingest with vs without the
+//     insight aggregates, trends and unique users over 90 days of 10M
+//     events, a 3-step funnel over 30 days of 1M events under ingest
+//     (`cairn bench --only insights` runs just these).
 //
 // --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
 // smoke run of under a minute. Results are printed as a Markdown table and
@@ -79,6 +83,15 @@ type Options struct {
 	Soak time.Duration
 	// Progress receives one line per phase (nil = none).
 	Progress io.Writer
+	// OpenStoreWithoutInsights opens a store like OpenStore but without
+	// the insight aggregates, for the ingest-cost ratio (insights.go);
+	// nil skips the insight phases.
+	OpenStoreWithoutInsights func(dir string) (cairn.EventStore, error)
+	// InsightEvents sizes the 90-day store of the trends and unique-user
+	// queries; FunnelEvents and FunnelUsers the 30-day store of the
+	// funnel (defaults in insights.go).
+	InsightEvents, FunnelEvents int64
+	FunnelUsers                 int
 }
 
 func (o *Options) setDefaults() {

@@ -61,6 +61,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	replay, err := s.replay(ctx)
 	s.check("spool replay", err)
+	s.check("insights", s.insights(ctx))
 	s.targets(store, httpBatch, httpSingle, e2e, replay)
 	if opts.Soak > 0 {
 		rate := 30000.0

@@ -7,7 +7,7 @@
 // rest of the repository).
 //
 // Every page works from its address alone (/console, /console/live,
-// /console/users, /console/users/{userId}, /console/sources,
+// /console/users, /console/users/{userId}, /console/insights, /console/sources,
 // /console/accounts): without a
 // session it shows the sign-in form, which signs in through the Better
 // Auth endpoints and reloads the same address. Package http mounts
@@ -56,6 +56,8 @@ type Config struct {
 	// TrackedUsers lists tracked users; nil leaves the Users view with
 	// the go-to-journey box only.
 	TrackedUsers cairn.TrackedUserStore
+	// Insights answers the Insights view; nil shows it as unavailable.
+	Insights cairn.Insights
 	// EventTypes are the accepted event types, offered as live filters
 	// (cairn.DefaultEventTypes when empty).
 	EventTypes []string
@@ -122,6 +124,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		"GET /console/live":           c.page(c.livePage, false),
 		"GET /console/users":          c.page(c.usersPage, false),
 		"GET /console/users/{userId}": c.page(c.journeyPage, false),
+		"GET /console/insights":       c.page(c.insightsPage, false),
 		"GET /console/accounts":       c.page(c.accountsPage, true),
 		"POST /console/accounts":      c.page(c.createAccount, true),
 		"POST /console/accounts/{id}": c.page(c.updateAccount, true),

@@ -24,6 +24,7 @@ import (
 	"github.com/cairn-dev/cairn/auth"
 	"github.com/cairn-dev/cairn/betterauth"
 	cairnhttp "github.com/cairn-dev/cairn/http"
+	"github.com/cairn-dev/cairn/insights"
 	"github.com/cairn-dev/cairn/live"
 )
 
@@ -326,7 +327,8 @@ func TestRoutesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &cairnhttp.Server{Auth: accounts, Users: accounts, Accounts: api, Metrics: http.NotFoundHandler(),
-		Live: live.NewHub(1), Console: consoleRoutes{}, TrackedUsers: trackedUsers{}, Sources: newPebble(t)}
+		Live: live.NewHub(1), Console: consoleRoutes{}, TrackedUsers: trackedUsers{}, Sources: newPebble(t),
+		Insights: insights.New(newPebble(t))}
 	routes := map[string]bool{}
 	for _, pattern := range srv.Routes() {
 		if _, ok := fallbackRoutes[pattern]; ok {

@@ -41,6 +41,14 @@ func (s *Server) registerRoutes() {
 		s.handle("GET /api/tracked-users", noStore(s.requireSession(s.handleTrackedUsers)))
 		s.handle("GET /users/{userId}", noStore(s.requireSession(s.handleTrackedUser)))
 	}
+	// Insights (insights.go): aggregates for any signed-in user.
+	if s.Insights != nil {
+		s.handle("GET /api/insights/trends", noStore(s.requireSession(s.handleInsightTrends)))
+		s.handle("GET /api/insights/users", noStore(s.requireSession(s.handleInsightUsers)))
+		s.handle("POST /api/insights/funnel", noStore(s.requireSession(s.handleInsightFunnel)))
+		s.handle("GET /api/insights/retention", noStore(s.requireSession(s.handleInsightRetention)))
+		s.handle("GET /api/insights/top", noStore(s.requireSession(s.handleInsightTop)))
+	}
 	// The web console: HTML pages, signed-in or showing the sign-in form.
 	if s.Console != nil {
 		routes := s.Console.Routes()

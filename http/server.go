@@ -96,6 +96,9 @@ type Server struct {
 	// TrackedUsers, if set, serves GET /api/tracked-users: the users seen
 	// in events, to signed-in users.
 	TrackedUsers cairn.TrackedUserStore
+	// Insights, if set, serves the insights API under /api/insights/ to
+	// signed-in users (insights.go).
+	Insights cairn.Insights
 	// Console, if set, is the web console: its routes (HTML pages and
 	// their assets) are mounted on the mux and run with the principal of
 	// the request's session in the context when there is one (none

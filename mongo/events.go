@@ -66,6 +66,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		if res.LinkConflicts, err = s.applyIdentity(ctx, inserted); err != nil {
 			return cairn.InsertResult{}, err
 		}
+		if err := s.applyInsights(ctx, inserted); err != nil {
+			return cairn.InsertResult{}, err
+		}
 		return res, nil
 	}
 	out, ok := classifyInsertError(err)
@@ -105,6 +108,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		}
 	}
 	if res.LinkConflicts, err = s.applyIdentity(ctx, inserted); err != nil {
+		return cairn.InsertResult{}, err
+	}
+	if err := s.applyInsights(ctx, inserted); err != nil {
 		return cairn.InsertResult{}, err
 	}
 	return res, nil

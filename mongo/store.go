@@ -32,6 +32,17 @@
 // Retention is set, a TTL index on receivedAt. A server without TTL indexes
 // (FerretDB answers NotImplemented) gets a periodic deleteMany instead.
 //
+// # Insights
+//
+// Trends and unique users come from aggregates InsertEvents updates after
+// its insertMany for the newly inserted events only (insights.go):
+// per-(hour, type, source) counters updated with $inc (commutative, so
+// several writer processes sharing the database add up exactly), and
+// HyperLogLog sketches kept as one document per (day, writer instance),
+// each written only by the Store that owns it and merged at query time, so
+// concurrent writers never race on a sketch. Funnels, retention and top
+// values scan the events (package insights).
+//
 // # Availability
 //
 // Open never fails because the server is unreachable: the driver connects
@@ -117,6 +128,8 @@ type Store struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+
+	insights insightWriter // sketch updates (insights.go)
 
 	mu       sync.Mutex
 	indexed  bool // journey index created
@@ -351,6 +364,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		s.log.Info("journey index already exists under another name", "err", err)
 	}
 	if err := s.ensureIdentityIndexes(ctx); err != nil {
+		return err
+	}
+	if err := s.ensureInsightIndexes(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -16,6 +16,7 @@
 //	'I' 't' userId                                                          → tracked-user record (identity.go)
 //	'I' 's' uvarint(len(userId)) userId sessionId                           → "" (userId's distinct sessions)
 //	'I' 'x' userId                                                          → varint(erasedAtMs): erasure marker (erase.go)
+//	'N' …                                                                   → insight aggregates: hour counters, day user sketches (insights.go)
 //
 // An erased event's 'e' key stays, with an empty value (a tombstone, so
 // that a re-delivered erased event is a duplicate forever; erase.go).
@@ -68,6 +69,10 @@
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
 //
+// Insight aggregates (insights.go) — per-hour counters and per-day user
+// sketches under 'N' — are written in the same batch as the new events,
+// for them only, like the identity records.
+//
 // With Options.Retention, a background loop deletes events whose receivedAt
 // is older (retention.go): a paced full scan in small batches, no time index.
 //
@@ -112,6 +117,8 @@ type Store struct {
 	commit  *pebble.WriteOptions // pebble.Sync, or pebble.NoSync with DeferSync
 	opts    Options
 
+	sketches map[int64]*daySketch // insights.go: cached day user sketches, under writeMu
+
 	stopPurge context.CancelFunc // nil without retention
 	purgeDone chan struct{}      // closed when the purge loop has returned
 }
@@ -152,6 +159,9 @@ type Options struct {
 	PurgePause time.Duration
 	// Now is the purge loop's clock; nil means time.Now.
 	Now func() time.Time
+	// NoInsightAggregates skips maintaining the insight aggregates at
+	// ingest (insights.go); only `cairn bench` sets it, to measure their cost.
+	NoInsightAggregates bool
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -366,6 +376,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	if res.LinkConflicts, err = s.addIdentity(ctx, batch, inserted); err != nil {
 		return cairn.InsertResult{}, err
 	}
+	insightsCommitted, err := s.addInsights(batch, inserted)
+	if err != nil {
+		return cairn.InsertResult{}, err
+	}
 	newCount := s.count.Load() + int64(res.Inserted)
 	if err := batch.Set(countKey, binary.BigEndian.AppendUint64(nil, uint64(newCount)), nil); err != nil {
 		return cairn.InsertResult{}, fmt.Errorf("batch set: %w", err)
@@ -374,6 +388,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return cairn.InsertResult{}, fmt.Errorf("commit events: %w", err)
 	}
 	s.count.Store(newCount)
+	insightsCommitted()
 	return res, nil
 }
 

@@ -31,6 +31,10 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.DurationVar(&o.Soak, "soak", 0, "add a soak phase of this length (e.g. 10m): ingest at half the batched maximum, watching RSS and goroutines")
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
+	var only string
+	fs.StringVar(&only, "only", "", "run only these phases: insights")
+	fs.Int64Var(&o.InsightEvents, "insight-events", 0, "events in the 90-day store of the trends and unique-user queries (default 10000000, 200000 with --quick)")
+	fs.Int64Var(&o.FunnelEvents, "funnel-events", 0, "events in the 30-day store of the funnel (default 1000000, 100000 with --quick)")
 	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
 	fs.Usage = func() {} // -h prints the usage below; an error is one line
 	if err := fs.Parse(args); err != nil {
@@ -57,7 +61,18 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if o.OpenStore, o.OpenIngester, err = benchOpeners(); err != nil { //nolint:contextcheck // the store (and its purge loop) outlives any caller context
 		return err
 	}
-	rep, err := bench.Run(ctx, o)
+	if o.OpenStoreWithoutInsights, err = benchStoreWithoutInsights(); err != nil { //nolint:contextcheck // the store (and its purge loop) outlives any caller context
+		return err
+	}
+	run := bench.Run
+	switch only {
+	case "":
+	case "insights":
+		run = bench.RunInsights
+	default:
+		return &configError{fmt.Sprintf("--only %q: the only choice is insights", only)}
+	}
+	rep, err := run(ctx, o)
 	if rep == nil {
 		return err
 	}

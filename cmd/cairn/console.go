@@ -19,6 +19,7 @@ func newConsole(cfg Config, ing cairn.Ingester, store cairn.EventStore, acc *acc
 		Accounts:     acc.service,
 		TrackedUsers: trackedUsersOf(store),
 		Sources:      sourcesOf(store),
+		Insights:     insightsOf(store),
 		EventTypes:   cfg.EventTypes,
 		SessionGap:   cfg.SessionGap,
 		Logger:       logger,

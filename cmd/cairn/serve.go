@@ -170,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Live:            hub,
 		Console:         con,
 		TrackedUsers:    trackedUsersOf(m.store),
+		Insights:        insightsOf(m.store),
 		Backup:          newBackuper(cfg.DataDir, m.store, m.spool),
 		BodyMemory:      cfg.BodyMemory,
 		Eraser:          eraserOf(m.store),
