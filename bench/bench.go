@@ -222,7 +222,7 @@ type Report struct {
 	// Series is the stored rate against events stored while the store is
 	// pre-filled (issue 14, target 4: cost per event flat as it grows).
 	Series  []SeriesPoint `json:"series,omitempty"`
-	Targets []Target     `json:"targets"`
+	Targets []Target      `json:"targets"`
 	// SegmentVsEvents is the sustained throughput of POST /v1/batch
 	// (100-message Segment batches) over that of POST /events with the same
 	// events as 100-event arrays, same connections and duration (issue 10).
