@@ -263,6 +263,9 @@ func (r *Report) Markdown() string {
 				met = "**no**"
 			}
 			v := fmt.Sprintf("%.1f %s", t.Value, t.Unit)
+			if t.Unit == "×" {
+				v = fmt.Sprintf("%.2f×", t.Value)
+			}
 			if t.Detail != "" {
 				v += " (" + t.Detail + ")"
 			}

@@ -223,21 +223,6 @@ func (s *suite) httpCeiling(ctx context.Context) (batch, single *Row, err error)
 		return batch, nil, err
 	}
 	single = s.add(rowFrom("HTTP ceiling, single-event", fmt.Sprintf("no-op handler, 1 event/req, %d conns", o.SingleConcurrency), res, 0))
-	// Issue 14's ceilings decode the events as Cairn does (no spool, no
-	// store): batched like Cairn's sustained phase, and single events at
-	// the fixed rate, whose p99 the Cairn runs are compared with.
-	res, err = s.load(ctx, loadgen.Config{URL: p.URL + "/decode", EventsPerRequest: 100, Concurrency: o.Concurrency,
-		Duration: o.Duration, Users: o.PrefillUsers})
-	if err != nil {
-		return batch, single, err
-	}
-	s.perf.httpJSON = s.add(rowFrom("HTTP+JSON ceiling, batched", fmt.Sprintf("no-op handler decoding the events, 100 events/req, %d conns", o.Concurrency), res, 0))
-	res, err = s.load(ctx, loadgen.Config{URL: p.URL + "/decode", EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate,
-		Duration: o.Duration, Users: o.PrefillUsers})
-	if err != nil {
-		return batch, single, err
-	}
-	s.perf.noopFixed = s.add(rowFrom("HTTP+JSON ceiling, single-event fixed rate", fmt.Sprintf("no-op handler decoding, open model %.0f req/s, 256 conns", o.FixedRate), res, 0))
 	return batch, single, nil
 }
 
@@ -290,13 +275,53 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 		return s.add(row), nil
 	}
 
-	fixedCfg := loadgen.Config{EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate, Duration: o.Duration}
-	if out.fixed, err = phase("Cairn, single-event fixed rate", fmt.Sprintf("fresh store, 1 event/req, open model %.0f req/s, 256 conns", o.FixedRate),
-		fixedCfg); err != nil {
+	// Issue 14 compares Cairn with a no-op server that decodes the events
+	// as Cairn does (no spool, no store), run next to it and measured a b b a
+	// (no-op, Cairn, Cairn, no-op) so that the shared machine's drift weighs
+	// on both alike: single events at the fixed rate on the fresh store
+	// (target 2), then batched at the maximum (target 1).
+	noop, err := startNoop(ctx, o.Exe, o.Dir)
+	if err != nil {
 		return out, err
 	}
-	if out.batch, err = phase("Cairn, batched", fmt.Sprintf("100 events/req, %d conns, max rate, %v", o.Concurrency, o.SustainDuration),
-		loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.SustainDuration}); err != nil {
+	defer s.stop("no-op server", noop, 5*time.Second)
+	noopRun := func(name, setup string, cfg loadgen.Config) (*Row, error) {
+		cfg.URL = noop.URL + "/decode"
+		if cfg.Users == 0 {
+			cfg.Users = o.PrefillUsers
+		}
+		res, err := s.load(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return s.add(rowFrom(name, setup, res, 0)), nil
+	}
+	abba := func(noopName, noopSetup, name, setup string, cfg loadgen.Config) (noopMean, cairnMean *Row, err error) {
+		var ns, cs []*Row
+		for k := range 4 {
+			var r *Row
+			if k == 0 || k == 3 {
+				r, err = noopRun(fmt.Sprintf("%s (%d)", noopName, k/2+1), noopSetup, cfg)
+				ns = append(ns, r)
+			} else {
+				r, err = phase(fmt.Sprintf("%s (%d)", name, k), setup, cfg)
+				cs = append(cs, r)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		return meanLatencyRow(ns), meanLatencyRow(cs), nil
+	}
+	fixedCfg := loadgen.Config{EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate, Duration: o.Duration}
+	fixedSetup := fmt.Sprintf("1 event/req, open model %.0f req/s, 256 conns", o.FixedRate)
+	if s.perf.noopFixed, out.fixed, err = abba("HTTP+JSON ceiling, single-event fixed rate", "no-op handler decoding, "+fixedSetup,
+		"Cairn, single-event fixed rate", "fresh store, "+fixedSetup, fixedCfg); err != nil {
+		return out, err
+	}
+	batchSetup := fmt.Sprintf("100 events/req, %d conns, max rate, %v", o.Concurrency, o.SustainDuration)
+	if s.perf.httpJSON, out.batch, err = abba("HTTP+JSON ceiling, batched", "no-op handler decoding the events, "+batchSetup,
+		"Cairn, batched", batchSetup, loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.SustainDuration}); err != nil {
 		return out, err
 	}
 	if out.single, err = phase("Cairn, single-event", fmt.Sprintf("1 event/req, %d conns, max rate", o.SingleConcurrency),
@@ -314,13 +339,22 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	s.perf.burst = s.add(rowFrom("Cairn, batched burst", fmt.Sprintf("100 events/req, %d conns, max rate, %v, not drained", o.Concurrency, o.BurstDuration), res, 0))
 	afterCfg := fixedCfg
 	afterCfg.Duration = o.AfterBurstDuration
+	afterNoop := []*Row{s.perf.noopFixed}
 	if s.perf.afterBurst, err = phase("Cairn, single-event fixed rate after burst", fmt.Sprintf("the %v right after the burst, 1 event/req, open model %.0f req/s, 256 conns", o.AfterBurstDuration, o.FixedRate),
 		afterCfg); err != nil {
 		return out, err
 	}
+	// The no-op's fixed-rate p99 the after-burst run is compared with: the
+	// mean of the runs before (the a b b a above) and right after it.
+	r2, err := noopRun("HTTP+JSON ceiling, single-event fixed rate (3)", "no-op handler decoding, after the burst run, "+fixedSetup, fixedCfg)
+	if err != nil {
+		return out, err
+	}
+	s.perf.noopAfterBurst = meanLatencyRow(append(afterNoop, r2))
 
-	// Pre-fill the store for journey reads.
-	if rest := o.PrefillEvents - accepted; rest > 0 {
+	// Pre-fill the store for journey reads; at least half of PrefillEvents
+	// go in here, so the stored-rate series (target 4) has a range to cover.
+	if rest := max(o.PrefillEvents-accepted, o.PrefillEvents/2); rest > 0 {
 		s.progress("pre-filling the store with %d more events over %d users", rest, o.PrefillUsers)
 		series := sampleSeries(ctx, p.URL, 250*time.Millisecond)
 		res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 500, Concurrency: 8, TotalEvents: rest,
