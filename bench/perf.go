@@ -18,13 +18,13 @@ import (
 // perfRows are the measurements behind issue 14's targets that the issue 6
 // rows do not already hold.
 type perfRows struct {
-	httpJSON   *Row // decoding no-op server, batched like Cairn's batched phase
-	noopFixed  *Row // decoding no-op server, single events at FixedRate
+	httpJSON  *Row // decoding no-op server, batched like Cairn's batched phase
+	noopFixed *Row // decoding no-op server, single events at FixedRate
 	// noopAfterBurst is noopFixed averaged with a no-op run right after the
 	// after-burst run (what that run is compared with).
 	noopAfterBurst *Row
-	afterBurst *Row // Cairn, single events at FixedRate right after a batched burst
-	burst      *Row // the burst itself
+	afterBurst     *Row // Cairn, single events at FixedRate right after a batched burst
+	burst          *Row // the burst itself
 	// journeyServerP99 is the bucket bound holding the server-side journey
 	// p99 (ms; 0 when /metrics had none); journeyServer2ms the fraction of
 	// journeys answered within 2 ms.
