@@ -52,24 +52,32 @@ func meanLatencyRow(rows []*Row) *Row {
 // bigJourneyPage is the page size of the end-to-end journey read.
 const bigJourneyPage = cairn.MaxJourneyLimit
 
-// seriesSampler records the stored rate against events stored from
-// /metrics while the store fills.
+// seriesSampler records events stored (from /metrics) against time while
+// the store fills.
 type seriesSampler struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
-	pts  []SeriesPoint
+	obs  []storedAt
+}
+
+// storedAt is one observation of the stored-events counter.
+type storedAt struct {
+	at     time.Time
+	stored float64
 }
 
 func sampleSeries(ctx context.Context, base string, every time.Duration) *seriesSampler {
 	ss := &seriesSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(ss.done)
-		_, last := scrapeGauges(ctx, base)
-		lastAt := time.Now()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
+			_, stored := scrapeGauges(ctx, base)
+			ss.mu.Lock()
+			ss.obs = append(ss.obs, storedAt{time.Now(), stored})
+			ss.mu.Unlock()
 			select {
 			case <-ss.stop:
 				return
@@ -77,26 +85,48 @@ func sampleSeries(ctx context.Context, base string, every time.Duration) *series
 				return
 			case <-t.C:
 			}
-			_, stored := scrapeGauges(ctx, base)
-			now := time.Now()
-			if stored > last {
-				ss.mu.Lock()
-				ss.pts = append(ss.pts, SeriesPoint{Stored: int64(stored), EventsPerSec: (stored - last) / now.Sub(lastAt).Seconds()})
-				ss.mu.Unlock()
-			}
-			last, lastAt = stored, now
 		}
 	}()
 	return ss
 }
 
-// Stop ends sampling and returns the points.
+// Stop ends sampling and returns the series: the stored rate over each of
+// up to seriesPoints windows of equal numbers of events stored (the
+// batcher stores in chunks, so equal time windows would be ragged).
 func (ss *seriesSampler) Stop() []SeriesPoint {
 	close(ss.stop)
 	<-ss.done
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.pts
+	return seriesOf(ss.obs, seriesPoints)
+}
+
+// seriesPoints is the number of windows of a series.
+const seriesPoints = 20
+
+// seriesOf turns counter observations into at most n points: the window
+// boundaries are the first observations at or past each n-th of the range.
+func seriesOf(obs []storedAt, n int) []SeriesPoint {
+	if len(obs) < 2 || obs[len(obs)-1].stored <= obs[0].stored {
+		return nil
+	}
+	lo, hi := obs[0].stored, obs[len(obs)-1].stored
+	var pts []SeriesPoint
+	prev := obs[0]
+	k := 1
+	for _, o := range obs[1:] {
+		if o.stored < lo+(hi-lo)*float64(k)/float64(n) && o != obs[len(obs)-1] {
+			continue
+		}
+		if d := o.at.Sub(prev.at).Seconds(); d > 0 && o.stored > prev.stored {
+			pts = append(pts, SeriesPoint{Stored: int64(o.stored), EventsPerSec: (o.stored - prev.stored) / d})
+		}
+		prev = o
+		for k <= n && o.stored >= lo+(hi-lo)*float64(k)/float64(n) {
+			k++
+		}
+	}
+	return pts
 }
 
 // seriesFlatness compares the mean stored rate over the last fifth of the

@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSeriesFlatness(t *testing.T) {
@@ -88,5 +89,29 @@ func TestIssue14Targets(t *testing.T) {
 		if !found {
 			t.Errorf("unexpected target %q", tg.Name)
 		}
+	}
+}
+
+func TestSeriesOf(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	// 1000 events/s for 10 s, observed every 100 ms, in chunks of 500.
+	var obs []storedAt
+	for i := 0; i <= 100; i++ {
+		obs = append(obs, storedAt{t0.Add(time.Duration(i) * 100 * time.Millisecond), float64(i / 5 * 500)})
+	}
+	pts := seriesOf(obs, 5)
+	if len(pts) != 5 {
+		t.Fatalf("%d points, want 5: %+v", len(pts), pts)
+	}
+	for _, p := range pts {
+		if p.EventsPerSec < 999 || p.EventsPerSec > 1001 {
+			t.Errorf("point %+v, want 1000 events/s", p)
+		}
+	}
+	if pts[len(pts)-1].Stored != 10000 {
+		t.Errorf("last point at %d stored, want 10000", pts[len(pts)-1].Stored)
+	}
+	if seriesOf(obs[:1], 5) != nil {
+		t.Error("one observation gave points")
 	}
 }
