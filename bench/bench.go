@@ -9,20 +9,29 @@
 //  2. HTTP ceiling: a no-op server (`cairn bench --noop-server`, a separate
 //     process like Cairn) that reads and discards the same bodies, driven by
 //     the same load generator and connection counts;
-//  3. Cairn end to end, as a separate `cairn serve` process: batched ingest
-//     (100 events/request), single-event ingest, a fixed 5,000 req/s
-//     single-event run (open model), journey reads (limit 100) on a store
-//     pre-filled with ≥ 1M events over 100k users while ingest runs at half
-//     its measured maximum, then paired batched runs for two ratios:
-//     POST /v1/batch with 100-message Segment batches over POST /events
-//     with the same events (Report.SegmentVsEvents), and POST /events with
-//     10 live subscribers on GET /api/live over without
-//     (Report.LiveVsQuiet); the server's RSS (VmRSS from /proc), and the
-//     drain rate of a 1M-event spool backlog replayed after a crash.
+//  3. Cairn end to end, as a separate `cairn serve` process, next to a
+//     second no-op server that decodes the events as POST /events does
+//     (issue 14's HTTP+JSON ceiling): single events at a fixed 5,000 req/s
+//     (open model) on the fresh store and batched ingest (100
+//     events/request) for SustainDuration, each run a b b a against the
+//     decoding no-op; single-event ingest at the maximum; a batched burst
+//     and at once the fixed rate again (AfterBurstDuration); journey reads
+//     (limit 100) on a store pre-filled with ≥ 1M events over 100k users
+//     while ingest runs at half its measured maximum, the stored rate
+//     sampled against events stored while it fills (Report.Series); one
+//     user's 100k-event journey paged end to end; then paired batched runs
+//     for two ratios: POST /v1/batch with 100-message Segment batches over
+//     POST /events with the same events (Report.SegmentVsEvents), and POST
+//     /events with 10 live subscribers on GET /api/live over without
+//     (Report.LiveVsQuiet); and the start-up time of a restart on the
+//     filled store. The server's RSS (VmRSS from /proc) is sampled in
+//     every phase;
+//  4. the drain rate of a 1M-event spool backlog replayed after a crash.
 //
-// --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
-// smoke run of under a minute. Results are printed as a Markdown table and
-// written as JSON; BENCHMARKS.md keeps the latest.
+// --quick shrinks every phase (300k-event store, 200k backlog, 3 s runs) to a
+// smoke run of a few minutes. Results are printed as Markdown tables, the
+// issue 6 targets and issue 14's (T1–T5) each with pass/miss, and written
+// as JSON; BENCHMARKS.md keeps the latest.
 //
 // The package knows no concrete store, spool or pipeline: cmd/cairn, the
 // only wiring point, hands it openers (Options.OpenStore, OpenIngester)
