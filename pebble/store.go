@@ -125,6 +125,10 @@ var (
 // zero.
 const DefaultCacheSize = 128 << 20
 
+// DefaultMaxCompactions is the number of concurrent compactions used when
+// Options.MaxCompactions is zero.
+const DefaultMaxCompactions = 2
+
 // Options configure the store.
 type Options struct {
 	// CacheSize is the block cache size in bytes (DefaultCacheSize if zero). Index
@@ -137,6 +141,11 @@ type Options struct {
 	// DeferSync commits event batches without an fsync; call Sync to make
 	// them durable (see the package doc).
 	DeferSync bool
+	// MaxCompactions bounds Pebble's concurrent compactions
+	// (DefaultMaxCompactions if zero). Each compaction keeps a core busy:
+	// on a small machine, every one past the first takes CPU from the
+	// request handlers and the spool's fsyncs (see the package doc).
+	MaxCompactions int
 	// Retention, when positive, makes the store delete events whose
 	// receivedAt is older, in a background loop (retention.go); 0 keeps
 	// them forever.
@@ -162,6 +171,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxCompactions <= 0 {
+		opts.MaxCompactions = DefaultMaxCompactions
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
@@ -170,7 +182,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
-		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
+		CompactionConcurrencyRange:  func() (int, int) { return 1, opts.MaxCompactions },
 		Logger:                      pebbleLogger{opts.Logger},
 	}
 	for i := range po.Levels {
