@@ -65,6 +65,24 @@
 // store writes whose events are still in the spool and are replayed.
 // Without DeferSync every batch is committed with pebble.Sync.
 //
+// Pebble's own WAL stays on. Disabling it (DisableWAL, Sync = a memtable
+// flush, the spool trimmed behind what is flushed) was measured for issue
+// 14: the unsynced WAL writes plus one fsync per second cost under the
+// noise of the insert path (BenchmarkInsertEventsDeferSync's cpu-ns/event
+// with and without: 12.1 and 12.8 µs, 3 runs each, see BENCHMARKS.md),
+// which is memtable inserts, the identity lookups, and the flushes and
+// compactions of every key; and without the WAL every write that is not
+// an event batch (accounts, sessions, sources, erasure) would need its
+// own memtable flush to stay durable. Not worth it.
+//
+// Options.MaxCompactions bounds Pebble's concurrent compactions (1 by
+// default, was 2): each is a CPU-bound goroutine, and on a small machine two
+// of them right after a burst leave the request handlers waiting for a core
+// (in three burst-then-5,000-req/s runs per setting on 2 shared cores, one
+// compaction served the fixed rate better after the burst every time, with
+// no loss of burst throughput in 20 s bursts; BENCHMARKS.md). Machines with
+// more cores can raise it (CAIRN_STORE_COMPACTIONS).
+//
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
 //
@@ -126,8 +144,9 @@ var (
 const DefaultCacheSize = 128 << 20
 
 // DefaultMaxCompactions is the number of concurrent compactions used when
-// Options.MaxCompactions is zero.
-const DefaultMaxCompactions = 2
+// Options.MaxCompactions is zero: one, so that a compaction never takes
+// both cores of a small machine (see the package doc).
+const DefaultMaxCompactions = 1
 
 // Options configure the store.
 type Options struct {
