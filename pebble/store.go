@@ -78,10 +78,12 @@
 // Options.MaxCompactions bounds Pebble's concurrent compactions (1 by
 // default, was 2): each is a CPU-bound goroutine, and on a small machine two
 // of them right after a burst leave the request handlers waiting for a core
-// (in three burst-then-5,000-req/s runs per setting on 2 shared cores, one
-// compaction served the fixed rate better after the burst every time, with
-// no loss of burst throughput in 20 s bursts; BENCHMARKS.md). Machines with
-// more cores can raise it (CAIRN_STORE_COMPACTIONS).
+// (five interleaved a/b pairs of a 20 s batched burst then 5,000
+// single-event req/s, on 2 heavily shared cores: with one compaction the
+// rate served after the burst was higher in four, 3,692 against 2,786
+// req/s on average, burst rates no lower; evidence from a noisy machine,
+// BENCHMARKS.md). Machines with more cores can raise it
+// (CAIRN_STORE_COMPACTIONS).
 //
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
