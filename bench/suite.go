@@ -400,6 +400,7 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 		return out, ingErr
 	}
 	accepted += ingRes.Events
+	s.perf.storedAtJourney = accepted
 	r := rowFrom("Cairn, journey reads under ingest", fmt.Sprintf("limit 100, open model %d req/s, %d events stored over %d users", readRate, accepted, o.PrefillUsers), jres, peak)
 	r.EventsPerSec = 0
 	if jres.Requests > 0 {
