@@ -187,3 +187,39 @@ func BenchmarkInsertEventsDeferSync(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*batch), "cpu-ns/event")
 }
+
+// BenchmarkJourneyPaged reads one user's 100,000-event journey page by page
+// (1,000 events a page, following the cursor) straight from the store: the
+// store's share of issue 14's "100k-event journey paged end to end ≥ 200k
+// events/s" (cairn bench adds HTTP and JSON).
+func BenchmarkJourneyPaged(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	const total = 100_000
+	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	for i := 0; i < total; i += 5000 {
+		if _, err := s.InsertEvents(ctx, benchEvents(i, 5000, 1, t0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		q := cairn.JourneyQuery{UserID: "user-0", Limit: cairn.MaxJourneyLimit}
+		for {
+			p, err := s.Journey(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(p.Events)
+			if p.Next == nil {
+				break
+			}
+			q.After = p.Next
+		}
+		if n != total {
+			b.Fatalf("read %d events, want %d", n, total)
+		}
+	}
+	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}
