@@ -102,6 +102,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -249,6 +250,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// yieldEvery lets other goroutines run every 64th step of the insert
+// path's lookup loops (n counts the steps). A 500-event batch is a few
+// milliseconds of CPU, and Go preempts a running goroutine only after
+// 10 ms: without yielding, request handlers woken by the spool's fsync
+// wait behind the batcher for a core right after a burst.
+func yieldEvery(n int) {
+	if n&63 == 63 {
+		runtime.Gosched()
+	}
+}
+
 // userPrefix returns the key prefix of all of userID's events.
 func userPrefix(b []byte, userID string) []byte {
 	b = append(b, prefixUser)
@@ -372,7 +384,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	defer batch.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	var kbuf, vbuf []byte
 	inserted := make([]*cairn.Event, 0, len(cands))
-	for _, c := range cands {
+	for n, c := range cands {
+		yieldEvery(n)
 		if it.SeekPrefixGE(c.key) && bytes.Equal(it.Key(), c.key) {
 			res.Duplicates++
 			continue
