@@ -75,15 +75,14 @@
 // an event batch (accounts, sessions, sources, erasure) would need its
 // own memtable flush to stay durable. Not worth it.
 //
-// Options.MaxCompactions bounds Pebble's concurrent compactions (1 by
-// default, was 2): each is a CPU-bound goroutine, and on a small machine two
-// of them right after a burst leave the request handlers waiting for a core
-// (five interleaved a/b pairs of a 20 s batched burst then 5,000
-// single-event req/s, on 2 heavily shared cores: with one compaction the
-// rate served after the burst was higher in four, 3,692 against 2,786
-// req/s on average, burst rates no lower; evidence from a noisy machine,
-// BENCHMARKS.md). Machines with more cores can raise it
-// (CAIRN_STORE_COMPACTIONS).
+// Options.MaxCompactions bounds Pebble's concurrent compactions (2 by
+// default). Each is a CPU-bound goroutine: on 2 cores, one compaction
+// served single events better right after a burst (in four of five a/b
+// pairs, 3,692 against 2,786 req/s served at 5,000 on average), but it
+// stored a sustained batched load at 0.6× the rate of two (two a b b a
+// pairs: 19–24k against 31–37k events/s including the backlog's drain;
+// BENCHMARKS.md). Throughput comes first, so the default stays 2;
+// CAIRN_STORE_COMPACTIONS=1 trades it for tail latency.
 //
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
@@ -147,9 +146,8 @@ var (
 const DefaultCacheSize = 128 << 20
 
 // DefaultMaxCompactions is the number of concurrent compactions used when
-// Options.MaxCompactions is zero: one, so that a compaction never takes
-// both cores of a small machine (see the package doc).
-const DefaultMaxCompactions = 1
+// Options.MaxCompactions is zero (see the package doc for the trade-off).
+const DefaultMaxCompactions = 2
 
 // Options configure the store.
 type Options struct {
