@@ -14,6 +14,6 @@ test:
 bench:
 	go run ./cmd/cairn bench
 
-## bench-quick: a smoke run of the suite (under a minute)
+## bench-quick: a smoke run of the suite (a few minutes)
 bench-quick:
 	go run ./cmd/cairn bench --quick

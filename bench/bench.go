@@ -9,24 +9,33 @@
 //  2. HTTP ceiling: a no-op server (`cairn bench --noop-server`, a separate
 //     process like Cairn) that reads and discards the same bodies, driven by
 //     the same load generator and connection counts;
-//  3. Cairn end to end, as a separate `cairn serve` process: batched ingest
-//     (100 events/request), single-event ingest, a fixed 5,000 req/s
-//     single-event run (open model), journey reads (limit 100) on a store
-//     pre-filled with ≥ 1M events over 100k users while ingest runs at half
-//     its measured maximum, then paired batched runs for two ratios:
-//     POST /v1/batch with 100-message Segment batches over POST /events
-//     with the same events (Report.SegmentVsEvents), and POST /events with
-//     10 live subscribers on GET /api/live over without
-//     (Report.LiveVsQuiet); the server's RSS (VmRSS from /proc), and the
-//     drain rate of a 1M-event spool backlog replayed after a crash;
-//  4. insights (insights.go), in-process: ingest with vs without the
+//  3. Cairn end to end, as a separate `cairn serve` process, next to a
+//     second no-op server that decodes the events as POST /events does
+//     (issue 14's HTTP+JSON ceiling): single events at a fixed 5,000 req/s
+//     (open model) on the fresh store and batched ingest (100
+//     events/request) for SustainDuration, each run a b b a against the
+//     decoding no-op; single-event ingest at the maximum; a batched burst
+//     and at once the fixed rate again (AfterBurstDuration); journey reads
+//     (limit 100) on a store pre-filled with ≥ 1M events over 100k users
+//     while ingest runs at half its measured maximum, the stored rate
+//     sampled against events stored while it fills (Report.Series); one
+//     user's 100k-event journey paged end to end; then paired batched runs
+//     for two ratios: POST /v1/batch with 100-message Segment batches over
+//     POST /events with the same events (Report.SegmentVsEvents), and POST
+//     /events with 10 live subscribers on GET /api/live over without
+//     (Report.LiveVsQuiet); and the start-up time of a restart on the
+//     filled store. The server's RSS (VmRSS from /proc) is sampled in
+//     every phase;
+//  4. the drain rate of a 1M-event spool backlog replayed after a crash.
+//  5. insights (insights.go), in-process: ingest with vs without the
 //     insight aggregates, trends and unique users over 90 days of 10M
 //     events, a 3-step funnel over 30 days of 1M events under ingest
 //     (`cairn bench --only insights` runs just these).
 //
-// --quick shrinks every phase (100k-event store, 200k backlog, 3 s runs) to a
-// smoke run of under a minute. Results are printed as a Markdown table and
-// written as JSON; BENCHMARKS.md keeps the latest.
+// --quick shrinks every phase (300k-event store, 200k backlog, 3 s runs) to a
+// smoke run of a few minutes. Results are printed as Markdown tables, the
+// issue 6 targets and issue 14's (T1–T5) each with pass/miss, and written
+// as JSON; BENCHMARKS.md keeps the latest.
 //
 // The package knows no concrete store, spool or pipeline: cmd/cairn, the
 // only wiring point, hands it openers (Options.OpenStore, OpenIngester)
@@ -78,6 +87,16 @@ type Options struct {
 	// ReplayEvents is the spool backlog replayed after a crash (default
 	// 1,000,000; quick 200,000).
 	ReplayEvents int
+	// SustainDuration is the length of the first batched Cairn phase, the
+	// one issue 14's target 1 is read from (default 60s; quick: Duration).
+	SustainDuration time.Duration
+	// BurstDuration and AfterBurstDuration are the batched burst and the
+	// fixed-rate single-event run right after it (defaults 20s and 30s;
+	// quick 5s and 6s).
+	BurstDuration, AfterBurstDuration time.Duration
+	// BigJourneyEvents is the size of the one-user journey read page by
+	// page end to end (default 100,000, also with quick).
+	BigJourneyEvents int64
 	// Soak, if positive, adds a soak phase of this length: ingest at half
 	// the batched maximum while the server's RSS and goroutines are sampled.
 	Soak time.Duration
@@ -113,8 +132,29 @@ func (o *Options) setDefaults() {
 	if o.PrefillEvents <= 0 {
 		o.PrefillEvents = 1_000_000
 		if o.Quick {
-			o.PrefillEvents = 100_000
+			o.PrefillEvents = 300_000
 		}
+	}
+	if o.SustainDuration <= 0 {
+		o.SustainDuration = 60 * time.Second
+		if o.Quick {
+			o.SustainDuration = o.Duration
+		}
+	}
+	if o.BurstDuration <= 0 {
+		o.BurstDuration = 20 * time.Second
+		if o.Quick {
+			o.BurstDuration = 5 * time.Second
+		}
+	}
+	if o.AfterBurstDuration <= 0 {
+		o.AfterBurstDuration = 30 * time.Second
+		if o.Quick {
+			o.AfterBurstDuration = 6 * time.Second
+		}
+	}
+	if o.BigJourneyEvents <= 0 {
+		o.BigJourneyEvents = 100_000
 	}
 	if o.PrefillUsers <= 0 {
 		o.PrefillUsers = 100_000
@@ -147,6 +187,7 @@ type Row struct {
 	RequestsPerSec float64 `json:"requestsPerSec,omitempty"`
 	P50Ms          float64 `json:"p50Ms,omitempty"`
 	P99Ms          float64 `json:"p99Ms,omitempty"`
+	P999Ms         float64 `json:"p999Ms,omitempty"`
 	MaxMs          float64 `json:"maxMs,omitempty"`
 	// RSSMB is the server's peak resident set size during the phase.
 	RSSMB float64 `json:"rssMiB,omitempty"`
@@ -165,7 +206,14 @@ type SoakSample struct {
 	Stored     int64   `json:"stored"`
 }
 
-// Target is one goal of issue 6 checked against the measurements.
+// SeriesPoint is one observation of the store filling up: the stored
+// rate over the interval that ended with Stored events in the store.
+type SeriesPoint struct {
+	Stored       int64   `json:"stored"`
+	EventsPerSec float64 `json:"eventsPerSec"`
+}
+
+// Target is one goal (of issue 6 or issue 14) checked against the measurements.
 type Target struct {
 	Name   string  `json:"name"`
 	Value  float64 `json:"value"`
@@ -192,8 +240,11 @@ type Report struct {
 	Machine     Machine   `json:"machine"`
 	Rows        []Row     `json:"rows"`
 	// Soak holds the soak phase's samples, if it ran.
-	Soak    []SoakSample `json:"soak,omitempty"`
-	Targets []Target     `json:"targets"`
+	Soak []SoakSample `json:"soak,omitempty"`
+	// Series is the stored rate against events stored while the store is
+	// pre-filled (issue 14, target 4: cost per event flat as it grows).
+	Series  []SeriesPoint `json:"series,omitempty"`
+	Targets []Target      `json:"targets"`
 	// SegmentVsEvents is the sustained throughput of POST /v1/batch
 	// (100-message Segment batches) over that of POST /events with the same
 	// events as 100-event arrays, same connections and duration (issue 10).
@@ -213,8 +264,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d MiB RAM, Linux %s, %s; load generator on the same machine. Run %s, %.0f s%s.\n\n",
 		m.CPUs, m.CPUModel, m.MemoryMB, m.Kernel, m.GoVersion, r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), r.DurationSec,
 		map[bool]string{true: ", --quick", false: ""}[r.Quick])
-	b.WriteString("| Benchmark | Setup | events/s | req/s | p50 ms | p99 ms | max ms | peak RSS MiB | failed req | Note |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| Benchmark | Setup | events/s | req/s | p50 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | failed req | Note |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	num := func(v float64, prec int) string {
 		if v == 0 {
 			return "–"
@@ -222,9 +273,9 @@ func (r *Report) Markdown() string {
 		return fmt.Sprintf("%.*f", prec, v)
 	}
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", row.Name, row.Setup,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", row.Name, row.Setup,
 			num(row.EventsPerSec, 0), num(row.RequestsPerSec, 0), num(row.P50Ms, 2), num(row.P99Ms, 2),
-			num(row.MaxMs, 1), num(row.RSSMB, 0), row.Non2xx+row.Errors, row.Note)
+			num(row.P999Ms, 2), num(row.MaxMs, 1), num(row.RSSMB, 0), row.Non2xx+row.Errors, row.Note)
 	}
 	if len(r.Targets) > 0 {
 		b.WriteString("\n| Target | Measured | Goal | Met |\n|---|---:|---|---|\n")
@@ -234,12 +285,16 @@ func (r *Report) Markdown() string {
 				met = "**no**"
 			}
 			v := fmt.Sprintf("%.1f %s", t.Value, t.Unit)
+			if t.Unit == "×" {
+				v = fmt.Sprintf("%.2f×", t.Value)
+			}
 			if t.Detail != "" {
 				v += " (" + t.Detail + ")"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, v, t.Goal, met)
 		}
 	}
+	b.WriteString(seriesMarkdown(r.Series))
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nError: %s\n", e)
 	}

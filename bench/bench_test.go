@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -86,7 +87,13 @@ func TestServeNoop(t *testing.T) {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- ServeNoop(ctx, "127.0.0.1:0", pw) }()
+	decode := func(body []byte) (int, error) {
+		if !strings.HasPrefix(string(body), "[") {
+			return 0, errors.New("not an array")
+		}
+		return 1, nil
+	}
+	go func() { done <- ServeNoop(ctx, "127.0.0.1:0", pw, decode) }()
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +110,22 @@ func TestServeNoop(t *testing.T) {
 	}
 	if resp.StatusCode != 202 || !strings.Contains(string(body), `"eventIds"`) {
 		t.Errorf("noop POST /events: %d %s", resp.StatusCode, body)
+	}
+	// The decoding ceiling answers 202 when the body decodes, 400 when not.
+	for _, tc := range []struct {
+		body string
+		want int
+	}{{`[{"a":1}]`, 202}, {`{"a":1}`, 400}} {
+		resp, err := http.Post("http://"+addr+"/decode/events", "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := resp.Body.Close(); err != nil {
+			t.Error(err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("noop POST /decode/events %s: %d, want %d", tc.body, resp.StatusCode, tc.want)
+		}
 	}
 	cancel()
 	select {

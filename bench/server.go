@@ -47,11 +47,11 @@ func cleanEnv() []string {
 
 // startCairn runs `exe serve` on dataDir, on a free loopback port, and waits
 // until it listens. Its log goes to dataDir/../<name>.log.
-func startCairn(ctx context.Context, exe, dataDir, name string, extra ...string) (*process, error) {
+func startCairn(ctx context.Context, exe, dataDir, name string) (*process, error) {
 	// No access log: the no-op ceiling logs nothing either, and a line per
 	// request would measure the log file's disk, not Cairn.
-	args := append([]string{"serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", "0",
-		"--log-format", "json", "--log-level", "info", "--access-log", "false"}, extra...)
+	args := []string{"serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", "0",
+		"--log-format", "json", "--log-level", "info", "--access-log", "false"}
 	p := &process{logPath: filepath.Join(filepath.Dir(dataDir), name+".log")}
 	return p, p.start(ctx, exe, filepath.Dir(dataDir), args, func(line []byte) string {
 		var l struct {
@@ -265,11 +265,14 @@ func waitDrained(ctx context.Context, base string, timeout time.Duration) (time.
 	}
 }
 
-// ServeNoop serves the HTTP ceiling's no-op handler on addr until ctx ends:
-// POST /events reads and discards the body and answers 202 with a fixed
-// body of the same shape as Cairn's. It prints "listening <addr>" to w once
-// bound.
-func ServeNoop(ctx context.Context, addr string, w io.Writer) error {
+// ServeNoop serves the HTTP ceilings' no-op handlers on addr until ctx ends:
+// POST /events reads and discards the body; POST /decode/events (when
+// decode is not nil) reads the body and decodes it with decode — the
+// HTTP+JSON ceiling of issue 14, which parses the events as Cairn does but
+// neither spools nor stores them — answering 400 when it fails. Both answer
+// 202 with a fixed body of the same shape as Cairn's. It prints
+// "listening <addr>" to w once bound.
+func ServeNoop(ctx context.Context, addr string, w io.Writer, decode func(body []byte) (int, error)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("noop listen: %w", err)
@@ -282,6 +285,22 @@ func ServeNoop(ctx context.Context, addr string, w io.Writer) error {
 		w.WriteHeader(http.StatusAccepted)
 		w.Write(ack) //nolint:errcheck // a failed write shows at the load generator
 	})
+	if decode != nil {
+		mux.HandleFunc("POST /decode/events", func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+			if err == nil {
+				_, err = decode(body)
+			}
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, "{\"error\":%q}", err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
+			w.Write(ack) //nolint:errcheck // a failed write shows at the load generator
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(w, "listening %s\n", ln.Addr())
 	closed := make(chan error, 1)

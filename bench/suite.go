@@ -22,6 +22,7 @@ type suite struct {
 	opts Options
 	rep  *Report
 	rss  float64 // peak RSS over every Cairn phase, MiB
+	perf perfRows
 }
 
 // Run runs the whole suite and returns its report. A phase that fails is
@@ -63,6 +64,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	s.check("spool replay", err)
 	s.check("insights", s.insights(ctx))
 	s.targets(store, httpBatch, httpSingle, e2e, replay)
+	s.issue14Targets(store, e2e, replay)
 	if opts.Soak > 0 {
 		rate := 30000.0
 		if e2e != nil && e2e.batch != nil {
@@ -197,7 +199,7 @@ func rowFrom(name, setup string, res *loadgen.Result, rss float64) Row {
 		errs += v
 	}
 	return Row{Name: name, Setup: setup, EventsPerSec: res.EventsPerSec, RequestsPerSec: res.RequestsPerSec,
-		P50Ms: res.Latency.P50, P99Ms: res.Latency.P99, MaxMs: res.Latency.Max, RSSMB: rss, Non2xx: non2xx, Errors: errs}
+		P50Ms: res.Latency.P50, P99Ms: res.Latency.P99, P999Ms: res.Latency.P999, MaxMs: res.Latency.Max, RSSMB: rss, Non2xx: non2xx, Errors: errs}
 }
 
 // httpCeiling drives the no-op server with the batched and single-event
@@ -238,7 +240,7 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop("Cairn end to end", p, 2*time.Minute)
+	defer func() { s.stop("Cairn end to end", p, 2*time.Minute) }() // p is replaced by the restart
 	out := &e2eRows{}
 	var accepted int64
 	// The first account of the fresh server is its admin: it creates the
@@ -274,24 +276,94 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 		return s.add(row), nil
 	}
 
-	if out.batch, err = phase("Cairn, batched", fmt.Sprintf("100 events/req, %d conns, max rate", o.Concurrency),
-		loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.Duration}); err != nil {
+	// Issue 14 compares Cairn with a no-op server that decodes the events
+	// as Cairn does (no spool, no store), run next to it and measured a b b a
+	// (no-op, Cairn, Cairn, no-op) so that the shared machine's drift weighs
+	// on both alike: single events at the fixed rate on the fresh store
+	// (target 2), then batched at the maximum (target 1).
+	noop, err := startNoop(ctx, o.Exe, o.Dir)
+	if err != nil {
+		return out, err
+	}
+	defer s.stop("no-op server", noop, 5*time.Second)
+	noopRun := func(name, setup string, cfg loadgen.Config) (*Row, error) {
+		cfg.URL = noop.URL + "/decode"
+		if cfg.Users == 0 {
+			cfg.Users = o.PrefillUsers
+		}
+		res, err := s.load(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return s.add(rowFrom(name, setup, res, 0)), nil
+	}
+	abba := func(noopName, noopSetup, name, setup string, cfg loadgen.Config) (noopMean, cairnMean *Row, err error) {
+		var ns, cs []*Row
+		for k := range 4 {
+			var r *Row
+			if k == 0 || k == 3 {
+				r, err = noopRun(fmt.Sprintf("%s (%d)", noopName, k/2+1), noopSetup, cfg)
+				ns = append(ns, r)
+			} else {
+				r, err = phase(fmt.Sprintf("%s (%d)", name, k), setup, cfg)
+				cs = append(cs, r)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		return meanLatencyRow(ns), meanLatencyRow(cs), nil
+	}
+	fixedCfg := loadgen.Config{EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate, Duration: o.Duration}
+	fixedSetup := fmt.Sprintf("1 event/req, open model %.0f req/s, 256 conns", o.FixedRate)
+	if s.perf.noopFixed, out.fixed, err = abba("HTTP+JSON ceiling, single-event fixed rate", "no-op handler decoding, "+fixedSetup,
+		"Cairn, single-event fixed rate", "fresh store, "+fixedSetup, fixedCfg); err != nil {
+		return out, err
+	}
+	batchSetup := fmt.Sprintf("100 events/req, %d conns, max rate, %v", o.Concurrency, o.SustainDuration)
+	if s.perf.httpJSON, out.batch, err = abba("HTTP+JSON ceiling, batched", "no-op handler decoding the events, "+batchSetup,
+		"Cairn, batched", batchSetup, loadgen.Config{EventsPerRequest: 100, Concurrency: o.Concurrency, Duration: o.SustainDuration}); err != nil {
 		return out, err
 	}
 	if out.single, err = phase("Cairn, single-event", fmt.Sprintf("1 event/req, %d conns, max rate", o.SingleConcurrency),
 		loadgen.Config{EventsPerRequest: 1, Concurrency: o.SingleConcurrency, Duration: o.Duration}); err != nil {
 		return out, err
 	}
-	if out.fixed, err = phase("Cairn, single-event fixed rate", fmt.Sprintf("1 event/req, open model %.0f req/s, 256 conns", o.FixedRate),
-		loadgen.Config{EventsPerRequest: 1, Concurrency: 256, Rate: o.FixedRate, Duration: o.Duration}); err != nil {
+	// Issue 14, target 2: a batched burst, then at once (no wait for the
+	// backlog or the compactions it leaves) the fixed single-event rate.
+	res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 100, Concurrency: o.Concurrency,
+		Duration: o.BurstDuration, Users: o.PrefillUsers})
+	if err != nil {
 		return out, err
 	}
+	accepted += res.Events
+	s.perf.burst = s.add(rowFrom("Cairn, batched burst", fmt.Sprintf("100 events/req, %d conns, max rate, %v, not drained", o.Concurrency, o.BurstDuration), res, 0))
+	afterCfg := fixedCfg
+	afterCfg.Duration = o.AfterBurstDuration
+	afterNoop := []*Row{s.perf.noopFixed}
+	if s.perf.afterBurst, err = phase("Cairn, single-event fixed rate after burst", fmt.Sprintf("the %v right after the burst, 1 event/req, open model %.0f req/s, 256 conns", o.AfterBurstDuration, o.FixedRate),
+		afterCfg); err != nil {
+		return out, err
+	}
+	// The no-op's fixed-rate p99 the after-burst run is compared with: the
+	// mean of the runs before (the a b b a above) and right after it.
+	r2, err := noopRun("HTTP+JSON ceiling, single-event fixed rate (3)", "no-op handler decoding, after the burst run, "+fixedSetup, fixedCfg)
+	if err != nil {
+		return out, err
+	}
+	s.perf.noopAfterBurst = meanLatencyRow(append(afterNoop, r2))
 
-	// Pre-fill the store for journey reads.
-	if rest := o.PrefillEvents - accepted; rest > 0 {
+	// Pre-fill the store for journey reads; at least half of PrefillEvents
+	// go in here, so the stored-rate series (target 4) has a range to cover.
+	if rest := max(o.PrefillEvents-accepted, o.PrefillEvents/2); rest > 0 {
 		s.progress("pre-filling the store with %d more events over %d users", rest, o.PrefillUsers)
+		series := sampleSeries(ctx, p.URL, 250*time.Millisecond)
 		res, err := s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 500, Concurrency: 8, TotalEvents: rest,
 			Users: o.PrefillUsers})
+		if err == nil {
+			_, err = waitDrained(ctx, p.URL, 10*time.Minute)
+		}
+		s.rep.Series = series.Stop()
 		if err != nil {
 			return out, err
 		}
@@ -329,6 +401,7 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 		return out, ingErr
 	}
 	accepted += ingRes.Events
+	s.perf.storedAtJourney = accepted
 	r := rowFrom("Cairn, journey reads under ingest", fmt.Sprintf("limit 100, open model %d req/s, %d events stored over %d users", readRate, accepted, o.PrefillUsers), jres, peak)
 	r.EventsPerSec = 0
 	if jres.Requests > 0 {
@@ -336,10 +409,38 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 	}
 	if le, frac, ok := serverQuantile(ctx, p.URL, "GET /users/{userId}/journey", 0.99, 0.005); ok {
 		r.Note += fmt.Sprintf("; server-side p99 ≤ %g ms, %.1f%% ≤ 5 ms (from /metrics)", le*1000, frac*100)
+		s.perf.journeyServerP99 = le * 1000
+	}
+	if frac, ok := serverFraction(ctx, p.URL, "GET /users/{userId}/journey", 0.002); ok {
+		s.perf.journeyServer2ms = frac
 	}
 	out.journey = s.add(r)
 	ir := rowFrom("Cairn, ingest during journey reads", fmt.Sprintf("100 events/req, open model %.0f req/s (half the sustained max)", ingestRate), ingRes, peak)
 	out.journeyIngest = s.add(ir)
+
+	// Issue 14, target 3: one user's long journey, paged end to end.
+	bigUser := "bigjourney-0"
+	s.progress("storing a %d-event journey for %s", o.BigJourneyEvents, bigUser)
+	if res, err = s.load(ctx, loadgen.Config{URL: p.URL, EventsPerRequest: 500, Concurrency: 8, TotalEvents: o.BigJourneyEvents,
+		Users: 1, UserPrefix: "bigjourney-"}); err != nil {
+		return out, err
+	}
+	accepted += res.Events
+	if _, err := waitDrained(ctx, p.URL, 10*time.Minute); err != nil {
+		return out, err
+	}
+	n, took, pages, err := pageJourney(ctx, p.URL, cookie, bigUser)
+	if err != nil {
+		return out, err
+	}
+	l := pages.Summary()
+	bj := Row{Name: "Cairn, long journey paged", Setup: fmt.Sprintf("GET /users/{userId}/journey, %d events/page, one client, to the last page", bigJourneyPage),
+		EventsPerSec: float64(n) / took.Seconds(), RequestsPerSec: float64(l.Count) / took.Seconds(), P50Ms: l.P50, P99Ms: l.P99, MaxMs: l.Max,
+		Note: fmt.Sprintf("%d events in %d pages, %.2f s", n, l.Count, took.Seconds())}
+	if n != res.Events {
+		bj.Note += fmt.Sprintf("; expected %d", res.Events)
+	}
+	s.perf.bigJourney = s.add(bj)
 
 	// Issue 10: Segment batches next to the same events on POST /events.
 	writeKey, err := createSource(ctx, p.URL, cookie)
@@ -400,6 +501,24 @@ func (s *suite) cairn(ctx context.Context) (*e2eRows, error) {
 			fmt.Sprintf("100 events/req, %s; %d GET /api/live streams read continuously", conns, LiveSubscribers), batched}, withLive); err != nil {
 		return out, err
 	}
+
+	// Issue 14, target 4: start-up with the filled store (graceful stop,
+	// then from exec to listening).
+	stored, err := storedEvents(ctx, p.URL)
+	if err != nil {
+		return out, err
+	}
+	s.perf.storedAtStartup = stored
+	if err := p.Stop(2 * time.Minute); err != nil {
+		return out, fmt.Errorf("stop before restart: %w", err)
+	}
+	start := time.Now()
+	if p, err = startCairn(ctx, o.Exe, filepath.Join(o.Dir, "cairn-data"), "cairn-restart"); err != nil {
+		return out, err
+	}
+	up := time.Since(start)
+	s.perf.startup = s.add(Row{Name: "Cairn, start-up", Setup: fmt.Sprintf("restart with %d events stored, exec to listening", stored),
+		MaxMs: float64(up.Microseconds()) / 1000, Note: fmt.Sprintf("%.2f s", up.Seconds())})
 	return out, nil
 }
 
@@ -630,17 +749,54 @@ func sustained(r *Row) float64 {
 // from /metrics and returns the upper bound of the bucket holding quantile
 // q and the fraction of requests at or below limit seconds (a bucket bound).
 func serverQuantile(ctx context.Context, base, route string, q, limit float64) (le, frac float64, ok bool) {
+	buckets := serverHistogram(ctx, base, route)
+	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
+		return 0, 0, false
+	}
+	total := buckets[len(buckets)-1].n
+	le = -1
+	for _, b := range buckets {
+		if le < 0 && b.n >= q*total {
+			le = b.le
+		}
+		if b.le == limit {
+			frac = b.n / total
+		}
+	}
+	return le, frac, le >= 0
+}
+
+// serverFraction returns the fraction of route's requests answered within
+// limit seconds (a bucket bound of the server's histogram).
+func serverFraction(ctx context.Context, base, route string, limit float64) (float64, bool) {
+	buckets := serverHistogram(ctx, base, route)
+	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
+		return 0, false
+	}
+	for _, b := range buckets {
+		if b.le == limit {
+			return b.n / buckets[len(buckets)-1].n, true
+		}
+	}
+	return 0, false
+}
+
+// histBucket is one cumulative bucket of a Prometheus histogram.
+type histBucket struct{ le, n float64 }
+
+// serverHistogram reads the 200-status buckets of route's request-duration
+// histogram from /metrics (nil when unavailable).
+func serverHistogram(ctx context.Context, base, route string) []histBucket {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return 0, 0, false
+		return nil
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, false
+		return nil
 	}
 	defer resp.Body.Close() //nolint:errcheck // the scanner reads what it needs (errors read as no value); closing only releases the connection
-	type bucket struct{ le, n float64 }
-	var buckets []bucket
+	var buckets []histBucket
 	prefix := `cairn_http_request_duration_seconds_bucket{route="` + route + `",status="200",le="`
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -656,21 +812,8 @@ func serverQuantile(ctx context.Context, base, route string, q, limit float64) (
 		b, err1 := strconv.ParseFloat(bound, 64)
 		n, err2 := strconv.ParseFloat(val, 64)
 		if err1 == nil && err2 == nil {
-			buckets = append(buckets, bucket{b, n})
+			buckets = append(buckets, histBucket{b, n})
 		}
 	}
-	if len(buckets) == 0 || buckets[len(buckets)-1].n == 0 {
-		return 0, 0, false
-	}
-	total := buckets[len(buckets)-1].n
-	le = -1
-	for _, b := range buckets {
-		if le < 0 && b.n >= q*total {
-			le = b.le
-		}
-		if b.le == limit {
-			frac = b.n / total
-		}
-	}
-	return le, frac, le >= 0
+	return buckets
 }

@@ -117,7 +117,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "cairn_http_request_duration_seconds",
 		Help:    "HTTP request duration by route (net/http pattern) and status code.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		Buckets: []float64{.0005, .001, .002, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "status"})
 
 	cs := []prometheus.Collector{m.rejected, m.sourceEvents, m.flushSize, m.flushDuration, m.flushFailures,

@@ -548,7 +548,8 @@ func (s *Store) lookup(ctx context.Context, keys [][]byte) ([][]byte, error) {
 		return nil, fmt.Errorf("identity iterator: %w", err)
 	}
 	var arena []byte // one buffer for the values, which are small
-	for _, i := range order {
+	for n, i := range order {
+		yieldEvery(n)
 		k := keys[i]
 		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
 			v, err := it.ValueAndErr()

@@ -66,6 +66,25 @@
 // store writes whose events are still in the spool and are replayed.
 // Without DeferSync every batch is committed with pebble.Sync.
 //
+// Pebble's own WAL stays on. Disabling it (DisableWAL, Sync = a memtable
+// flush, the spool trimmed behind what is flushed) was measured for issue
+// 14: the unsynced WAL writes plus one fsync per second cost under the
+// noise of the insert path (BenchmarkInsertEventsDeferSync's cpu-ns/event
+// with and without: 12.1 and 12.8 µs, 3 runs each, see BENCHMARKS.md),
+// which is memtable inserts, the identity lookups, and the flushes and
+// compactions of every key; and without the WAL every write that is not
+// an event batch (accounts, sessions, sources, erasure) would need its
+// own memtable flush to stay durable. Not worth it.
+//
+// Options.MaxCompactions bounds Pebble's concurrent compactions (2 by
+// default). Each is a CPU-bound goroutine: on 2 cores, one compaction
+// served single events better right after a burst (in four of five a/b
+// pairs, 3,692 against 2,786 req/s served at 5,000 on average), but it
+// stored a sustained batched load at 0.6× the rate of two (two a b b a
+// pairs: 19–24k against 31–37k events/s including the backlog's drain;
+// BENCHMARKS.md). Throughput comes first, so the default stays 2;
+// CAIRN_STORE_COMPACTIONS=1 trades it for tail latency.
+//
 // Checkpoint (backup.go) writes a consistent copy of the open store to a new
 // directory, for online backups (`cairn backup`); the copy opens with Open.
 //
@@ -87,6 +106,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -132,6 +152,10 @@ var (
 // zero.
 const DefaultCacheSize = 128 << 20
 
+// DefaultMaxCompactions is the number of concurrent compactions used when
+// Options.MaxCompactions is zero (see the package doc for the trade-off).
+const DefaultMaxCompactions = 2
+
 // Options configure the store.
 type Options struct {
 	// CacheSize is the block cache size in bytes (DefaultCacheSize if zero). Index
@@ -144,6 +168,11 @@ type Options struct {
 	// DeferSync commits event batches without an fsync; call Sync to make
 	// them durable (see the package doc).
 	DeferSync bool
+	// MaxCompactions bounds Pebble's concurrent compactions
+	// (DefaultMaxCompactions if zero). Each compaction keeps a core busy:
+	// on a small machine, every one past the first takes CPU from the
+	// request handlers and the spool's fsyncs (see the package doc).
+	MaxCompactions int
 	// Retention, when positive, makes the store delete events whose
 	// receivedAt is older, in a background loop (retention.go); 0 keeps
 	// them forever.
@@ -172,6 +201,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxCompactions <= 0 {
+		opts.MaxCompactions = DefaultMaxCompactions
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
@@ -180,7 +212,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
-		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
+		CompactionConcurrencyRange:  func() (int, int) { return 1, opts.MaxCompactions },
 		Logger:                      pebbleLogger{opts.Logger},
 	}
 	for i := range po.Levels {
@@ -224,6 +256,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		go s.purgeLoop(ctx)
 	}
 	return s, nil
+}
+
+// yieldEvery lets other goroutines run every 64th step of the insert
+// path's lookup loops (n counts the steps). A 500-event batch is a few
+// milliseconds of CPU, and Go preempts a running goroutine only after
+// 10 ms: without yielding, request handlers woken by the spool's fsync
+// wait behind the batcher for a core right after a burst.
+func yieldEvery(n int) {
+	if n&63 == 63 {
+		runtime.Gosched()
+	}
 }
 
 // userPrefix returns the key prefix of all of userID's events.
@@ -349,7 +392,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	defer batch.Close() //nolint:errcheck // Batch.Close only releases memory; it fails only when called twice
 	var kbuf, vbuf []byte
 	inserted := make([]*cairn.Event, 0, len(cands))
-	for _, c := range cands {
+	for n, c := range cands {
+		yieldEvery(n)
 		if it.SeekPrefixGE(c.key) && bytes.Equal(it.Key(), c.key) {
 			res.Duplicates++
 			continue
@@ -577,7 +621,8 @@ func (s *Store) Sync(ctx context.Context) error {
 // Ping reports whether the store is open.
 func (s *Store) Ping(ctx context.Context) error { return s.checkOpen() }
 
-// Close flushes and closes the database.
+// Close flushes the memtables to sstables (so the next Open has no log to
+// replay) and closes the database.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -588,6 +633,14 @@ func (s *Store) Close() error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	// Flush the memtables first: Pebble would otherwise replay them from
+	// its WAL at the next Open (up to two 32 MiB memtables re-inserted and
+	// flushed there: over a second of start-up), a cost better paid at
+	// shutdown. A failed flush only leaves that replay to the next Open.
+	flushErr := s.db.Flush()
+	if flushErr != nil {
+		s.log.Warn("flush pebble memtables before close", "err", flushErr)
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close pebble store: %w", err)
 	}

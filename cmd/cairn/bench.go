@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/bench"
+	cairnhttp "github.com/cairn-dev/cairn/http"
 )
 
 // runBench is `cairn bench`: the benchmark suite (see package bench). With
@@ -22,11 +24,15 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.SetOutput(io.Discard)
 	var o bench.Options
 	var out, noop string
-	fs.BoolVar(&o.Quick, "quick", false, "smaller smoke run (under a minute): 3 s phases, 100k-event store, 200k backlog")
+	fs.BoolVar(&o.Quick, "quick", false, "smaller smoke run (a few minutes): 3 s phases, 300k-event store, 200k backlog")
 	fs.DurationVar(&o.Duration, "duration", 0, "length of each throughput phase (default 10s, 3s with --quick)")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "connections for batched runs")
 	fs.IntVar(&o.SingleConcurrency, "single-concurrency", 64, "connections for single-event runs")
-	fs.Int64Var(&o.PrefillEvents, "prefill", 0, "events in the store for journey reads (default 1000000, 100000 with --quick)")
+	fs.Int64Var(&o.PrefillEvents, "prefill", 0, "events in the store for journey reads (default 1000000, 300000 with --quick)")
+	fs.IntVar(&o.PrefillUsers, "users", 0, "users the pre-filled events are spread over (default 100000, 10000 with --quick)")
+	fs.DurationVar(&o.SustainDuration, "sustain", 0, "length of the first batched phase, the one the ingest ratio is read from (default 60s, --duration with --quick)")
+	fs.DurationVar(&o.BurstDuration, "burst", 0, "batched burst before the second fixed-rate single-event run (default 20s, 5s with --quick)")
+	fs.DurationVar(&o.AfterBurstDuration, "after-burst", 0, "length of the fixed-rate run right after the burst (default 30s, 6s with --quick)")
 	fs.IntVar(&o.ReplayEvents, "replay", 0, "spool backlog replayed after a crash (default 1000000, 200000 with --quick)")
 	fs.DurationVar(&o.Soak, "soak", 0, "add a soak phase of this length (e.g. 10m): ingest at half the batched maximum, watching RSS and goroutines")
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
@@ -50,7 +56,18 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	if noop != "" {
-		return bench.ServeNoop(ctx, noop, stdout)
+		// The decoding ceiling parses bodies exactly as POST /events does,
+		// with the default configuration's event rules.
+		cfg, err := loadConfig("bench", nil, func(string) string { return "" }, "", io.Discard, nil)
+		if err != nil {
+			return fmt.Errorf("default configuration: %w", err)
+		}
+		rules := cairn.NewEventRules(cfg.EventTypes, cfg.MaxFuture)
+		decode := func(body []byte) (int, error) {
+			evs, err := cairnhttp.DecodeEvents(body, time.Now(), rules)
+			return len(evs), err
+		}
+		return bench.ServeNoop(ctx, noop, stdout, decode)
 	}
 	exe, err := os.Executable()
 	if err != nil {

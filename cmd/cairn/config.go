@@ -44,7 +44,9 @@ type Config struct {
 	DrainTimeout    time.Duration
 	SegmentSize     int64
 	StoreCache      int64
-	BodyMemory      int64
+	// StoreCompactions bounds the embedded store's concurrent compactions.
+	StoreCompactions int
+	BodyMemory       int64
 
 	MongoURI          string
 	MongoWriteConcern string
@@ -210,6 +212,14 @@ func settings() []setting {
 				return errors.New("must be a size of at least 8MiB (e.g. 128MiB, 1GiB)")
 			}
 			c.StoreCache = n
+			return nil
+		}},
+		{"store-compactions", "CAIRN_STORE_COMPACTIONS", strconv.Itoa(pebble.DefaultMaxCompactions), "embedded store: most concurrent compactions (each keeps a core busy)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 16 {
+				return errors.New("must be an integer from 1 to 16")
+			}
+			c.StoreCompactions = n
 			return nil
 		}},
 		{"body-memory", "CAIRN_BODY_MEMORY", formatSize(cairnhttp.DefaultBodyMemory), "memory for request bodies being decoded, all requests together (e.g. 256MiB)", func(c *Config, v string) error {

@@ -29,7 +29,7 @@ func spoolDir(cfg Config) string { return filepath.Join(cfg.DataDir, "spool") }
 // committed without an fsync and the pipeline syncs the store before it
 // trims the spool; offline commands write synchronously.
 func openEmbeddedStore(dir string, cfg Config, logger *slog.Logger, deferSync bool) (*pebble.Store, error) {
-	return pebble.Open(dir, pebble.Options{Logger: logger, DeferSync: deferSync, CacheSize: cfg.StoreCache})
+	return pebble.Open(dir, pebble.Options{Logger: logger, DeferSync: deferSync, CacheSize: cfg.StoreCache, MaxCompactions: cfg.StoreCompactions})
 }
 
 // openServerStore opens the store `serve` writes to: MongoDB when
@@ -46,7 +46,7 @@ func openServerStore(ctx context.Context, cfg Config, log *slog.Logger) (cairn.E
 	// Only the server purges: offline commands open the store without
 	// retention.
 	st, err := pebble.Open(storeDir(cfg), pebble.Options{Logger: log.With("component", "pebble"), DeferSync: true, //nolint:contextcheck // the store (and its purge loop) outlives any caller context
-		CacheSize: cfg.StoreCache, Retention: cfg.Retention})
+		CacheSize: cfg.StoreCache, Retention: cfg.Retention, MaxCompactions: cfg.StoreCompactions})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("open embedded store: %w", err)
 	}
