@@ -86,7 +86,7 @@ CONF
 	cat <<MSG
 cluster: up. Ingest nodes: http://127.0.0.1:3001 and http://127.0.0.1:3002 (console at /console),
   writer metrics: http://127.0.0.1:3010/metrics, logs and data in $dir.
-  Try: $dir/cairn loadgen --url http://127.0.0.1:3001,http://127.0.0.1:3002 --events-per-request 50 --duration 10s
+  Try: $dir/cairn loadgen --url http://127.0.0.1:3001,http://127.0.0.1:3002 --events-per-request 50 --rate 20 --users 20 --duration 10s
   Stop: scripts/cluster.sh down
 MSG
 }
