@@ -551,6 +551,23 @@ func DecodeBinaryKey(b []byte) (eventID, typ []byte, occurredMs int64, ok bool) 
 	return fields[0], fields[3], ms, true
 }
 
+// ParseWindow parses a funnel window as FormatWindow writes it or as a Go
+// duration: a number of days ("7d", at most 3650) or a duration ("90m",
+// "1h30m"). A malformed window is EINVALID; whether it is positive is
+// FunnelQuery.Validate's to say.
+func ParseWindow(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= 3650 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, Errorf(EINVALID, "within must be a duration such as 30m, 1h or 7d, not %q.", v)
+	}
+	return d, nil
+}
+
 // FormatWindow writes a funnel window briefly: whole days as "7d", else a
 // Go duration without its zero trailing units ("1h", "1h30m", "45s").
 func FormatWindow(d time.Duration) string {

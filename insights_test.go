@@ -160,5 +160,13 @@ func TestFormatWindow(t *testing.T) {
 		if got := cairn.FormatWindow(d); got != want {
 			t.Errorf("FormatWindow(%s) = %q, want %q", d, got, want)
 		}
+		if back, err := cairn.ParseWindow(want); err != nil || back != d {
+			t.Errorf("ParseWindow(%q) = %s, %v, want %s", want, back, err, d)
+		}
+	}
+	for _, bad := range []string{"soon", "", "0d", "-1d", "3651d", "7days"} {
+		if _, err := cairn.ParseWindow(bad); cairn.ErrorCode(err) != cairn.EINVALID {
+			t.Errorf("ParseWindow(%q): %v, want EINVALID", bad, err)
+		}
 	}
 }

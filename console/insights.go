@@ -258,7 +258,7 @@ func (c *Console) funnel(r *http.Request, d *insightsData, from, to time.Time, f
 		}
 		steps = append(steps, st)
 	}
-	within, err := parseWindow(d.Within)
+	within, err := cairn.ParseWindow(d.Within)
 	if err != nil {
 		fail("Funnel", err)
 		return
@@ -294,21 +294,6 @@ func (c *Console) funnel(r *http.Request, d *insightsData, from, to time.Time, f
 	if selected >= 1 && selected <= len(d.FunnelRows) {
 		d.Selected = &d.FunnelRows[selected-1]
 	}
-}
-
-// parseWindow reads a funnel window: a Go duration or a number of days
-// ("7d").
-func parseWindow(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= 3650 {
-			return time.Duration(days) * 24 * time.Hour, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, cairn.Errorf(cairn.EINVALID, "within must be a duration such as 30m, 1h or 7d, not %q", s)
-	}
-	return d, nil
 }
 
 // bucketLabel names a bucket on a chart axis.

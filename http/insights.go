@@ -108,21 +108,6 @@ func (s *Server) handleInsightUsers(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, res)
 }
 
-// parseWindow parses a funnel window: a Go duration ("90m", "1h30m") or a
-// number of days ("7d").
-func parseWindow(v string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n > 0 && n <= 3650 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, cairn.Errorf(cairn.EINVALID, "within must be a duration such as 30m, 1h or 7d, not %q.", v)
-	}
-	return d, nil
-}
-
 // handleInsightFunnel serves POST /api/insights/funnel with
 // {"steps":[{"type","where"}],"within","from","to"}.
 func (s *Server) handleInsightFunnel(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +126,7 @@ func (s *Server) handleInsightFunnel(w http.ResponseWriter, r *http.Request) {
 	if in.Within == "" {
 		err = cairn.Errorf(cairn.EINVALID, "within is required (a duration such as 30m, 1h or 7d).")
 	} else {
-		q.Within, err = parseWindow(in.Within)
+		q.Within, err = cairn.ParseWindow(in.Within)
 	}
 	if err == nil {
 		q.From, q.To, err = s.insightRange(in.From, in.To)
