@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -45,6 +46,28 @@ import (
 // A tracked user is a person being tracked (not an account): one record per
 // Event.UserID, maintained by the store as it inserts new events — see
 // TrackedUser.
+
+// LogLinkConflicts counts the links that lose: the events of links (newly
+// stored link candidates) whose anonymous id winners (anonymous id → the
+// user it is merged into, after the batch) gives to another user. It logs
+// the first at warning level with its ids, and the count when there are
+// more, and returns the count (InsertResult.LinkConflicts).
+func LogLinkConflicts(log *slog.Logger, links []*Event, winners map[string]string) int {
+	conflicts := 0
+	for _, e := range links {
+		if w := winners[e.AnonymousID]; w != e.UserID {
+			conflicts++
+			if conflicts == 1 {
+				log.Warn("identity link ignored: the anonymous id is merged into another user",
+					"anonymous_id", e.AnonymousID, "user_id", e.UserID, "merged_into", w, "event_id", e.EventID)
+			}
+		}
+	}
+	if conflicts > 1 {
+		log.Warn("identity links ignored", "count", conflicts)
+	}
+	return conflicts
+}
 
 // MaxMergedIDs is the most anonymous ids a journey merges into one user's
 // events: the MaxMergedIDs smallest (byte order) of the ids merged into it.

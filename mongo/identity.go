@@ -209,20 +209,7 @@ func (s *Store) applyIdentity(ctx context.Context, evs []*cairn.Event) (int, err
 	if err != nil {
 		return 0, err
 	}
-	conflicts := 0
-	for _, e := range linkEvents {
-		if w := winners[e.AnonymousID]; w != e.UserID {
-			conflicts++
-			if conflicts == 1 {
-				s.log.Warn("identity link ignored: the anonymous id is merged into another user",
-					"anonymous_id", e.AnonymousID, "user_id", e.UserID, "merged_into", w, "event_id", e.EventID)
-			}
-		}
-	}
-	if conflicts > 1 {
-		s.log.Warn("identity links ignored", "count", conflicts)
-	}
-	return conflicts, nil
+	return cairn.LogLinkConflicts(s.log, linkEvents, winners), nil
 }
 
 // winners returns, for each of anons that is linked, the user it is merged

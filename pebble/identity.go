@@ -449,20 +449,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		}
 	}
 
-	conflicts := 0
-	for _, e := range linkEvents {
-		if w := winners[e.AnonymousID]; w != e.UserID {
-			conflicts++
-			if conflicts == 1 {
-				s.log.Warn("identity link ignored: the anonymous id is merged into another user",
-					"anonymous_id", e.AnonymousID, "user_id", e.UserID, "merged_into", w, "event_id", e.EventID)
-			}
-		}
-	}
-	if conflicts > 1 {
-		s.log.Warn("identity links ignored", "count", conflicts)
-	}
-	return conflicts, nil
+	return cairn.LogLinkConflicts(s.log, linkEvents, winners), nil
 }
 
 // recentSessions returns up to maxRecentSessions ids: the batch's, then
