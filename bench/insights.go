@@ -403,18 +403,11 @@ func RunInsights(ctx context.Context, opts Options) (*Report, error) {
 	if opts.OpenStore == nil {
 		return nil, fmt.Errorf("bench: the store opener is required")
 	}
-	if opts.Dir == "" {
-		dir, err := os.MkdirTemp("", "cairn-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: temp dir: %w", err)
-		}
-		defer func() {
-			if err := os.RemoveAll(dir); err != nil {
-				fmt.Fprintf(opts.Progress, "bench: remove temp dir: %v\n", err)
-			}
-		}()
-		opts.Dir = dir
+	cleanup, err := opts.workDir()
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
 	start := time.Now()
 	s.check("insights", s.insights(ctx))

@@ -25,6 +25,24 @@ type suite struct {
 	perf perfRows
 }
 
+// workDir makes a temporary work directory when o.Dir is empty, and
+// returns the function that removes it (nothing to do for a given Dir).
+func (o *Options) workDir() (func(), error) {
+	if o.Dir != "" {
+		return func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "cairn-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: temp dir: %w", err)
+	}
+	o.Dir = dir
+	return func() {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintf(o.Progress, "bench: remove temp dir: %v\n", err)
+		}
+	}, nil
+}
+
 // Run runs the whole suite and returns its report. A phase that fails is
 // recorded in Report.Errors and the suite goes on; Run returns an error only
 // when it cannot start at all.
@@ -36,18 +54,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.OpenStore == nil || opts.OpenIngester == nil {
 		return nil, fmt.Errorf("bench: the store and ingester openers are required")
 	}
-	if opts.Dir == "" {
-		dir, err := os.MkdirTemp("", "cairn-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: temp dir: %w", err)
-		}
-		defer func() {
-			if err := os.RemoveAll(dir); err != nil {
-				fmt.Fprintf(opts.Progress, "bench: remove temp dir: %v\n", err)
-			}
-		}()
-		opts.Dir = dir
+	cleanup, err := opts.workDir()
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
 	start := time.Now()
 
