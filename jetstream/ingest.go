@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/google/uuid"
+	"github.com/cairn-dev/cairn/pipeline"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
@@ -62,15 +62,11 @@ func (in *Ingester) Ingest(ctx context.Context, events []cairn.Event) error {
 	if in.closed.Load() {
 		return &cairn.Error{Code: cairn.EUNAVAILABLE, Message: "Shutting down; retry later.", Err: cairn.ErrIngestClosed}
 	}
+	if err := pipeline.AssignEventIDs(events); err != nil {
+		return err
+	}
 	size := 0
 	for i := range events {
-		if events[i].EventID == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return fmt.Errorf("generate event id: %w", err)
-			}
-			events[i].EventID = id.String()
-		}
 		size += 64 + len(events[i].Payload) + len(events[i].UserID) + len(events[i].EventID)
 	}
 	buf := make([]byte, 0, size)

@@ -136,14 +136,8 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 		return &cairn.Error{Code: cairn.EUNAVAILABLE,
 			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b), Err: cairn.ErrBacklogFull}
 	}
-	for i := range events {
-		if events[i].EventID == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return fmt.Errorf("generate event id: %w", err)
-			}
-			events[i].EventID = id.String()
-		}
+	if err := AssignEventIDs(events); err != nil {
+		return err
 	}
 	rec := cairn.AppendBatch(make([]byte, 0, 64+len(events)*300), events)
 	if _, err := p.wal.Append(ctx, rec); err != nil {
@@ -165,6 +159,22 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 	// those, its timer covers the oldest waiting event.
 	if prev, size := p.backlog.Add(n)-n, int64(p.opts.FlushSize); prev <= 0 || prev < size && prev+n >= size {
 		p.spool.notify()
+	}
+	return nil
+}
+
+// AssignEventIDs gives each event without an EventID a new UUIDv7 (time
+// ordered), as cairn.Ingester implementations must before they accept
+// events.
+func AssignEventIDs(events []cairn.Event) error {
+	for i := range events {
+		if events[i].EventID == "" {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return fmt.Errorf("generate event id: %w", err)
+			}
+			events[i].EventID = id.String()
+		}
 	}
 	return nil
 }
