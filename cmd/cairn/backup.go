@@ -57,7 +57,6 @@ import (
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/pebble"
 	"github.com/cairn-dev/cairn/wal"
-	"golang.org/x/term"
 )
 
 // backupManifestName is the archive's last entry.
@@ -246,7 +245,7 @@ func runBackup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	baseURL := strings.TrimSuffix(*base, "/")
 	client := &http.Client{}
 	if *token == "" {
-		password, err := readSignInPassword(stdin, stderr)
+		password, err := readPassword(stdin, stderr, false)
 		if err != nil {
 			return err
 		}
@@ -470,27 +469,4 @@ func responseError(resp *http.Response) string {
 		}
 	}
 	return fmt.Sprintf("%d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), msg)
-}
-
-// readSignInPassword reads a password once: without echo from a terminal,
-// or else as the first line of stdin.
-func readSignInPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(stderr, "Password: ")
-		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
-		}
-		return string(p), nil
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read password from stdin: %w", err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", errors.New("no password on stdin (pipe it in, or run in a terminal to be prompted)")
-	}
-	return line, nil
 }

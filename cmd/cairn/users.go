@@ -52,7 +52,7 @@ func runUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if email == "" || name == "" {
 		return &configError{"--email and --name are required"}
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := readPassword(stdin, stderr, true)
 	if err != nil {
 		return err
 	}
@@ -138,27 +138,33 @@ func runUsersSetRole(ctx context.Context, args []string, stdout, stderr io.Write
 	return nil
 }
 
-// readPassword reads the password from a terminal without echo (twice, to
-// confirm), or else as the first line of stdin. It is never taken from
-// the command line, where other users could see it.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+// readPassword reads a password from a terminal without echo (with
+// confirm, twice, and both must match), or else as the first line of
+// stdin. It is never taken from the command line, where other users could
+// see it.
+func readPassword(stdin io.Reader, stderr io.Writer, confirm bool) (string, error) {
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(stderr, "Password: ")
-		p1, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
+		prompt := func(label string) (string, error) {
+			fmt.Fprint(stderr, label)
+			p, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(stderr)
+			if err != nil {
+				return "", fmt.Errorf("read password: %w", err)
+			}
+			return string(p), nil
 		}
-		fmt.Fprint(stderr, "Repeat password: ")
-		p2, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
+		p1, err := prompt("Password: ")
+		if err != nil || !confirm {
+			return p1, err
 		}
-		if string(p1) != string(p2) {
+		p2, err := prompt("Repeat password: ")
+		if err != nil {
+			return "", err
+		}
+		if p1 != p2 {
 			return "", errors.New("the passwords differ")
 		}
-		return string(p1), nil
+		return p1, nil
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
