@@ -23,10 +23,9 @@ func (fakeIngester) Stats() cairn.IngestStats {
 	return cairn.IngestStats{Accepted: 1234567, Stored: 1234000, Backlog: 567, MaxBacklog: 1000000}
 }
 
-// env is a console over a real embedded store holding a 130-event journey
-// in three sessions, and "anon-user"'s 65 events sent without a session id:
-// 60 a minute apart from 12:00, then 5 from 14:00 (two derived sessions).
-func newConsole(t *testing.T) (http.Handler, *live.Hub) {
+// openStore opens a small embedded store in a temporary directory, closed
+// when the test ends.
+func openStore(t *testing.T) *pebble.Store {
 	t.Helper()
 	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
 	if err != nil {
@@ -37,6 +36,15 @@ func newConsole(t *testing.T) (http.Handler, *live.Hub) {
 			t.Error(err)
 		}
 	})
+	return st
+}
+
+// env is a console over a real embedded store holding a 130-event journey
+// in three sessions, and "anon-user"'s 65 events sent without a session id:
+// 60 a minute apart from 12:00, then 5 from 14:00 (two derived sessions).
+func newConsole(t *testing.T) (http.Handler, *live.Hub) {
+	t.Helper()
+	st := openStore(t)
 	base := time.Date(2025, 12, 15, 10, 0, 0, 0, time.UTC)
 	var evs []cairn.Event
 	for i := range 130 {
@@ -188,15 +196,7 @@ func (fakeTracked) TrackedUsers(_ context.Context, q cairn.TrackedUserQuery) (*c
 }
 
 func TestUsersView(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	st := openStore(t)
 	c, err := console.New(console.Config{Ingester: fakeIngester{}, Store: st, Feed: live.NewHub(1), TrackedUsers: fakeTracked{}})
 	if err != nil {
 		t.Fatal(err)
@@ -219,15 +219,7 @@ func TestUsersView(t *testing.T) {
 // TestSourcesRate: the Sources view shows each source's events/s over the
 // last minute, with a sparkline, from the live hub's per-source history.
 func TestSourcesRate(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	st := openStore(t)
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	hub := live.NewHub(16)

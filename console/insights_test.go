@@ -11,20 +11,11 @@ import (
 	"github.com/cairn-dev/cairn/console"
 	"github.com/cairn-dev/cairn/insights"
 	"github.com/cairn-dev/cairn/live"
-	"github.com/cairn-dev/cairn/pebble"
 )
 
 func newInsightsConsole(t *testing.T) http.Handler {
 	t.Helper()
-	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	st := openStore(t)
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var evs []cairn.Event
 	n := 0
