@@ -15,11 +15,7 @@ import (
 func TestInsightsConformance(t *testing.T) {
 	srv := mongotest.Start(t)
 	storetest.RunInsights(t, func(t *testing.T) storetest.InsightsStore {
-		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
+		return openFresh(t, srv)
 	})
 }
 

@@ -73,25 +73,27 @@ func rawCollection(t *testing.T, srv *mongotest.Server, s *mongo.Store) *driver.
 	return c.Database(s.Database()).Collection("events")
 }
 
+// openFresh opens a store on a new database of srv, named for the test.
+func openFresh(t *testing.T, srv *mongotest.Server) *mongo.Store {
+	t.Helper()
+	s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 func TestConformance(t *testing.T) {
 	srv := mongotest.Start(t)
 	storetest.RunEventStore(t, func(t *testing.T) cairn.EventStore {
-		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
+		return openFresh(t, srv)
 	})
 }
 
 func TestTrackedUsersConformance(t *testing.T) {
 	srv := mongotest.Start(t)
 	storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
-		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
+		return openFresh(t, srv)
 	})
 }
 
@@ -429,10 +431,6 @@ func TestServerRestart(t *testing.T) {
 func TestEraseConformance(t *testing.T) {
 	srv := mongotest.Start(t)
 	storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
-		s, err := mongo.Open(t.Context(), mongo.Config{URI: srv.DatabaseURI(mongotest.DatabaseName(t))}, testLogger(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
+		return openFresh(t, srv)
 	})
 }
