@@ -91,6 +91,16 @@ type Ingester interface {
 	Stats() IngestStats
 }
 
+// Admitter is implemented by an Ingester that can tell, before a request's
+// body is read, that it would refuse any events now: Admit returns the
+// error Ingest would return (an EUNAVAILABLE *Error wrapping
+// ErrBacklogFull), or nil if Ingest may accept them. It is advisory (Ingest
+// checks again); it lets an overloaded server answer 503 without spending
+// CPU on decoding bodies it cannot take.
+type Admitter interface {
+	Admit() error
+}
+
 // Sentinel causes of a failed Ingest, wrapped in an EUNAVAILABLE *Error.
 var (
 	// ErrBacklogFull means more than the allowed number of events are

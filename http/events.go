@@ -46,6 +46,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.admit(); err != nil {
+		s.reject(err, 1)
+		if src != nil {
+			s.sourceEvents(src.ID, SourceUnavailable, 1)
+		}
+		s.writeError(w, r, err)
+		return
+	}
 	lease := s.newLease(r)
 	defer lease.release()
 	events, err := s.decodeEvents(w, r, lease)
@@ -68,6 +76,18 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		resp.EventIDs[i] = events[i].EventID
 	}
 	s.writeJSON(w, r, http.StatusAccepted, resp)
+}
+
+// admit returns the error the Ingester would refuse any events with now
+// (cairn.Admitter), so that an overloaded server answers 503 before it
+// reads and decodes a body it cannot take; nil if it may accept them.
+// The refused request counts as one rejected event: its events were never
+// counted.
+func (s *Server) admit() error {
+	if a, ok := s.Ingester.(cairn.Admitter); ok {
+		return a.Admit()
+	}
+	return nil
 }
 
 // eventsSource returns the source whose write key a POST /events request

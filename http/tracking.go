@@ -75,6 +75,11 @@ func (s *Server) handleTracking(w http.ResponseWriter, r *http.Request) {
 	// Content-Type is ignored: browsers send text/plain, gzipping SDKs
 	// application/x-www-form-urlencoded. The body's memory comes from the
 	// server's bodyBudget, as for POST /events, until the events are durable.
+	if err := s.admit(); err != nil {
+		s.reject(err, 1)
+		s.writeError(w, r, err)
+		return
+	}
 	lease := s.newLease(r)
 	defer lease.release()
 	body, err := s.readBody(w, r, lease, segment.DefaultMaxBatchBytes, segment.DefaultMaxBatchBytes)

@@ -89,7 +89,10 @@ type Pipeline struct {
 	accepted atomic.Int64
 }
 
-var _ cairn.Ingester = (*Pipeline)(nil)
+var (
+	_ cairn.Ingester = (*Pipeline)(nil)
+	_ cairn.Admitter = (*Pipeline)(nil)
+)
 
 // New creates a pipeline over an open spool and store: Ingest appends to the
 // spool, and the batcher reads it from its committed position (validated by
@@ -133,8 +136,7 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 		return nil
 	}
 	if b := p.backlog.Load(); b+int64(len(events)) > p.opts.MaxBacklog {
-		return &cairn.Error{Code: cairn.EUNAVAILABLE,
-			Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b), Err: cairn.ErrBacklogFull}
+		return backlogFull(b)
 	}
 	if err := AssignEventIDs(events); err != nil {
 		return err
@@ -161,6 +163,21 @@ func (p *Pipeline) Ingest(ctx context.Context, events []cairn.Event) error {
 		p.spool.notify()
 	}
 	return nil
+}
+
+// Admit refuses new events while the backlog is full, so that the HTTP
+// server can answer 503 before it reads a body. See cairn.Admitter.
+func (p *Pipeline) Admit() error {
+	if b := p.backlog.Load(); b >= p.opts.MaxBacklog {
+		return backlogFull(b)
+	}
+	return nil
+}
+
+// backlogFull is the error of an event refused with b events waiting.
+func backlogFull(b int64) error {
+	return &cairn.Error{Code: cairn.EUNAVAILABLE,
+		Message: fmt.Sprintf("Backlog full (%d events waiting); retry later.", b), Err: cairn.ErrBacklogFull}
 }
 
 // AssignEventIDs gives each event without an EventID a new UUIDv7 (time

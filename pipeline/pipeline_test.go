@@ -206,6 +206,17 @@ func TestBacklogLimit(t *testing.T) {
 	if st := e.pipe.Stats(); st.Backlog != 8 || st.Accepted != 8 {
 		t.Fatalf("a refused request was partly accepted: %+v", st)
 	}
+	// Admit (asked before a body is read) still admits: 2 more fit.
+	if err := e.pipe.Admit(); err != nil {
+		t.Fatalf("Admit with 8 of 10 waiting: %v", err)
+	}
+	if err := e.pipe.Ingest(context.Background(), events("z", 2)); err != nil {
+		t.Fatal(err)
+	}
+	err = e.pipe.Admit()
+	if cairn.ErrorCode(err) != cairn.EUNAVAILABLE || !errors.Is(err, cairn.ErrBacklogFull) {
+		t.Fatalf("Admit with the backlog full: %v, want EUNAVAILABLE wrapping ErrBacklogFull", err)
+	}
 }
 
 func TestDeadLetter(t *testing.T) {
