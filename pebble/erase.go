@@ -53,6 +53,11 @@ func (s *Store) EraseUser(ctx context.Context, userID string, now time.Time) (ca
 		return res, err
 	}
 	ids := append([]string{userID}, merged...)
+	defer func() {
+		for _, id := range ids {
+			s.users.drop(id) // whatever was committed, read it again
+		}
+	}()
 
 	batch := s.db.NewBatch()
 	defer func() { batch.Close() }() //nolint:errcheck // Batch.Close only releases memory
@@ -171,29 +176,40 @@ func keyEventID(key []byte, skip int) (string, error) {
 }
 
 // erasureMarkers returns the erasure time of each of users that has a
-// marker. Callers hold writeMu.
+// marker, from the user cache where it has them. Callers hold writeMu.
 func (s *Store) erasureMarkers(ctx context.Context, users []string) (map[string]time.Time, error) {
-	keys := make([][]byte, len(users))
-	for i, u := range users {
-		keys[i] = identityKey(kindErased, u)
+	var out map[string]time.Time
+	mark := func(user string, ms int64) {
+		if out == nil {
+			out = map[string]time.Time{}
+		}
+		out[user] = msTime(ms)
+	}
+	keys := make([][]byte, 0, len(users))
+	missed := make([]string, 0, len(users))
+	for _, u := range users {
+		if c, ok := s.users.get(u); ok {
+			if c.hasMarker {
+				mark(u, c.erased)
+			}
+			continue
+		}
+		missed = append(missed, u)
+		keys = append(keys, identityKey(kindErased, u))
 	}
 	vals, err := s.lookup(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	var out map[string]time.Time
 	for i, v := range vals {
 		if v == nil {
 			continue
 		}
 		ms, k := binary.Varint(v)
 		if k <= 0 {
-			return nil, fmt.Errorf("erasure marker of %q: %w", users[i], errBadRecord)
+			return nil, fmt.Errorf("erasure marker of %q: %w", missed[i], errBadRecord)
 		}
-		if out == nil {
-			out = map[string]time.Time{}
-		}
-		out[users[i]] = msTime(ms)
+		mark(missed[i], ms)
 	}
 	return out, nil
 }

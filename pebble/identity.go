@@ -217,6 +217,7 @@ type userBatch struct {
 	key      []byte   // its tracked-user key
 	old      *tracked // the stored record, nil if none
 	sessions []string // its distinct sessions in the batch
+	written  []byte   // the record written to the batch
 }
 
 // sessKey is a (user index, sessionId) pair of a batch.
@@ -239,9 +240,12 @@ type linkChange struct {
 // addIdentity adds to batch the identity links and tracked-user updates
 // caused by the newly stored events evs: one read-modify-write per user and
 // per linked anonymous id, the reads of each phase sorted through one
-// iterator. It returns the number of link conflicts (see
-// cairn.InsertResult). Callers hold writeMu.
-func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cairn.Event) (int, error) {
+// iterator, and the records of users in the user cache read from it.
+// markers are the erasure markers of the batch's users (erasureMarkers).
+// It returns the number of link conflicts (see cairn.InsertResult) and the
+// function to call once the batch is committed, which puts the users' new
+// records in the cache. Callers hold writeMu.
+func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cairn.Event, markers map[string]time.Time) (int, func(), error) {
 	index := make(map[string]int, len(evs))
 	users := make([]userBatch, 0, len(evs))
 	sessions := map[sessKey]struct{}{}
@@ -285,11 +289,25 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		}
 	}
 
-	// Phase 1: the users' records and the anonymous ids' links.
+	// Phase 1: the users' records (those not in the cache) and the
+	// anonymous ids' links.
 	keys := make([][]byte, 0, len(users)+len(changes))
+	var lookedUp []int // the users whose records are read
+	var err error
 	for i := range users {
-		users[i].key = identityKey(kindTracked, users[i].id)
-		keys = append(keys, users[i].key)
+		u := &users[i]
+		u.key = identityKey(kindTracked, u.id)
+		c, ok := s.users.get(u.id)
+		if !ok {
+			lookedUp = append(lookedUp, i)
+			keys = append(keys, u.key)
+			continue
+		}
+		if c.record != nil {
+			if u.old, err = decodeTracked(c.record); err != nil {
+				return 0, nil, fmt.Errorf("cached tracked user %q: %w", u.id, err)
+			}
+		}
 	}
 	for i := range changes {
 		changes[i].key = identityKey(kindLink, changes[i].anon)
@@ -297,15 +315,17 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	}
 	vals, err := s.lookup(ctx, keys)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	for i := range users {
-		if vals[i] != nil {
-			if users[i].old, err = decodeTracked(vals[i]); err != nil {
-				return 0, fmt.Errorf("tracked user %q: %w", users[i].id, err)
+	for j, i := range lookedUp {
+		if vals[j] != nil {
+			if users[i].old, err = decodeTracked(vals[j]); err != nil {
+				return 0, nil, fmt.Errorf("tracked user %q: %w", users[i].id, err)
 			}
 		}
 	}
+	vals = vals[len(lookedUp):] // the links'
+
 	// Decide every link; collect the merged lists to change.
 	lists := map[string][]string{} // user → merged ids, once read
 	var listUsers []string
@@ -317,12 +337,12 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	}
 	for i := range changes {
 		c := &changes[i]
-		c.val = vals[len(users)+i]
+		c.val = vals[i]
 		c.winner, c.write = c.batch.userID, true
 		if c.val != nil {
 			old, err := decodeLink(c.val)
 			if err != nil {
-				return 0, fmt.Errorf("link of %q: %w", c.anon, err)
+				return 0, nil, fmt.Errorf("link of %q: %w", c.anon, err)
 			}
 			switch {
 			case !c.batch.less(old):
@@ -366,13 +386,13 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	}
 	vals, err = s.lookup(ctx, keys)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for i, k := range sess {
 		known[k] = vals[i] != nil
 		if vals[i] == nil {
 			if err := batch.Set(sessKeys[i], nil, nil); err != nil {
-				return 0, fmt.Errorf("batch set: %w", err)
+				return 0, nil, fmt.Errorf("batch set: %w", err)
 			}
 			users[k.user].rec.sessions++
 		}
@@ -380,7 +400,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 	for i, u := range listUsers {
 		ids, err := decodeIDList(vals[len(sess)+i])
 		if err != nil {
-			return 0, fmt.Errorf("merged ids of %q: %w", u, err)
+			return 0, nil, fmt.Errorf("merged ids of %q: %w", u, err)
 		}
 		lists[u] = ids
 	}
@@ -391,10 +411,9 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 		}
 		users[k.user].rec.sessions++
 		if err := batch.Set(userScopedKey(kindSession, users[k.user].id, k.session), nil, nil); err != nil {
-			return 0, fmt.Errorf("batch set: %w", err)
+			return 0, nil, fmt.Errorf("batch set: %w", err)
 		}
 	}
-	var buf []byte
 	for i := range users {
 		u := &users[i]
 		rec := &u.rec
@@ -413,9 +432,9 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 			rec = old
 		}
 		rec.recent = recentSessions(u.sessions, rec.recent)
-		buf = appendTracked(buf[:0], rec)
-		if err := batch.Set(u.key, buf, nil); err != nil {
-			return 0, fmt.Errorf("batch set: %w", err)
+		u.written = appendTracked(nil, rec)
+		if err := batch.Set(u.key, u.written, nil); err != nil {
+			return 0, nil, fmt.Errorf("batch set: %w", err)
 		}
 	}
 
@@ -427,7 +446,7 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 			continue
 		}
 		if err := batch.Set(c.key, encodeLink(c.batch), nil); err != nil {
-			return 0, fmt.Errorf("batch set: %w", err)
+			return 0, nil, fmt.Errorf("batch set: %w", err)
 		}
 		if c.val == nil || c.oldUser != "" {
 			lists[c.winner] = insertSorted(lists[c.winner], c.anon)
@@ -445,11 +464,20 @@ func (s *Store) addIdentity(ctx context.Context, batch *pebble.Batch, evs []*cai
 			err = batch.Set(key, encodeIDList(ids), nil)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("batch write: %w", err)
+			return 0, nil, fmt.Errorf("batch write: %w", err)
 		}
 	}
 
-	return cairn.LogLinkConflicts(s.log, linkEvents, winners), nil
+	committed := func() {
+		for i := range users {
+			c := cachedUser{record: users[i].written}
+			if at, ok := markers[users[i].id]; ok {
+				c.erased, c.hasMarker = at.UnixMilli(), true
+			}
+			s.users.put(users[i].id, c)
+		}
+	}
+	return cairn.LogLinkConflicts(s.log, linkEvents, winners), committed, nil
 }
 
 // recentSessions returns up to maxRecentSessions ids: the batch's, then

@@ -42,7 +42,10 @@
 // makes the session count exact. The reads of a batch go through one
 // iterator in key order, like the dedup lookups; a user without a record
 // needs no session lookups, and neither does a session among the few the
-// record keeps as recent (each of which has its 'I' 's' key). The record is
+// record keeps as recent (each of which has its 'I' 's' key). The records
+// and erasure markers of the users seen last are also kept in memory
+// (usercache.go, Options.UserCacheSize), exactly as stored, so that a user
+// who keeps sending costs no reads at all. The record is
 //
 //	version(1) varint(firstMs) varint(lastMs) uvarint(events) uvarint(sessions)
 //	uvarint(n) n × (string(key) string(JSON value) varint(ms) string(eventId))
@@ -138,6 +141,7 @@ type Store struct {
 	opts    Options
 
 	sketches map[int64]*daySketch // insights.go: cached day user sketches, under writeMu
+	users    *userCache           // usercache.go: tracked-user records and erasure markers, under writeMu
 
 	stopPurge context.CancelFunc // nil without retention
 	purgeDone chan struct{}      // closed when the purge loop has returned
@@ -188,6 +192,10 @@ type Options struct {
 	PurgePause time.Duration
 	// Now is the purge loop's clock; nil means time.Now.
 	Now func() time.Time
+	// UserCacheSize is the memory budget in bytes of the cache of the
+	// tracked-user records and erasure markers of the users seen last
+	// (usercache.go): DefaultUserCacheSize if zero, no cache if negative.
+	UserCacheSize int
 	// NoInsightAggregates skips maintaining the insight aggregates at
 	// ingest (insights.go); only `cairn bench` sets it, to measure their cost.
 	NoInsightAggregates bool
@@ -233,7 +241,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: opts.Logger, commit: pebble.Sync, opts: opts}
+	if opts.UserCacheSize == 0 {
+		opts.UserCacheSize = DefaultUserCacheSize
+	}
+	s := &Store{db: db, log: opts.Logger, commit: pebble.Sync, opts: opts, users: newUserCache(max(0, opts.UserCacheSize))}
 	if opts.DeferSync {
 		s.commit = pebble.NoSync
 	}
@@ -251,7 +262,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Retention > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopPurge, s.purgeDone = cancel, make(chan struct{})
-		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
 		s.log.Info("retention by periodic scan", "retention", opts.Retention.String(), "interval", opts.PurgeInterval.String())
 		go s.purgeLoop(ctx)
 	}
@@ -417,9 +427,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 	if res.Inserted == 0 {
 		return res, nil
 	}
-	if res.LinkConflicts, err = s.addIdentity(ctx, batch, inserted); err != nil {
+	conflicts, identityCommitted, err := s.addIdentity(ctx, batch, inserted, markers)
+	if err != nil {
 		return cairn.InsertResult{}, err
 	}
+	res.LinkConflicts = conflicts
 	insightsCommitted, err := s.addInsights(batch, inserted)
 	if err != nil {
 		return cairn.InsertResult{}, err
@@ -432,6 +444,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 		return cairn.InsertResult{}, fmt.Errorf("commit events: %w", err)
 	}
 	s.count.Store(newCount)
+	identityCommitted()
 	insightsCommitted()
 	return res, nil
 }

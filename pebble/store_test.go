@@ -19,14 +19,26 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// userCacheSizes are the user cache budgets the identity and erasure
+// suites run with: the default, one so small that entries are evicted all
+// the time, and none (every record read from the store).
+var userCacheSizes = []struct {
+	name string
+	size int
+}{{"DefaultCache", 0}, {"TinyCache", 300}, {"NoCache", -1}}
+
 func TestTrackedUsersConformance(t *testing.T) {
-	storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
-		s, err := pebble.Open(t.TempDir(), pebble.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	for _, c := range userCacheSizes {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
+				s, err := pebble.Open(t.TempDir(), pebble.Options{UserCacheSize: c.size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
 
 func TestReopenKeepsEventsAndCount(t *testing.T) {
@@ -111,11 +123,15 @@ func TestReopenKeepsIdentity(t *testing.T) {
 }
 
 func TestEraseConformance(t *testing.T) {
-	storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
-		s, err := pebble.Open(t.TempDir(), pebble.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	for _, c := range userCacheSizes {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
+				s, err := pebble.Open(t.TempDir(), pebble.Options{UserCacheSize: c.size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
