@@ -61,7 +61,7 @@ func (s *Store) EraseUser(ctx context.Context, userID string, now time.Time) (ca
 		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: markerID(id)}}).
 			SetReplacement(bson.D{{Key: "_id", Value: markerID(id)}, {Key: "erasedAt", Value: at}}).SetUpsert(true))
 	}
-	if _, err := erasures.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if _, err := s.bulkWrite(ctx, erasures, models); err != nil {
 		return res, storeError("write erasure markers", err)
 	}
 

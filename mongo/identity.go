@@ -159,12 +159,12 @@ func (s *Store) applyIdentity(ctx context.Context, evs []*cairn.Event) (int, err
 					{Key: "$setOnInsert", Value: bson.D{{Key: "anonymousId", Value: p.anon}, {Key: "userId", Value: p.user}}},
 				}).SetUpsert(true))
 		}
-		if _, err := s.collection(collLinks).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		if _, err := s.bulkWrite(ctx, s.collection(collLinks), models); err != nil {
 			return 0, storeError("record identity links", err)
 		}
 	}
 	if len(sessModels) > 0 {
-		res, err := s.collection(collSessions).BulkWrite(ctx, sessModels, options.BulkWrite().SetOrdered(false))
+		res, err := s.bulkWrite(ctx, s.collection(collSessions), sessModels)
 		if err != nil {
 			return 0, storeError("record sessions", err)
 		}
@@ -194,7 +194,7 @@ func (s *Store) applyIdentity(ctx context.Context, evs []*cairn.Event) (int, err
 				{Key: "$inc", Value: bson.D{{Key: "eventCount", Value: u.events}, {Key: "sessionCount", Value: u.newSessions}}},
 			}).SetUpsert(true))
 	}
-	if _, err := s.collection(collTracked).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if _, err := s.bulkWrite(ctx, s.collection(collTracked), models); err != nil {
 		return 0, storeError("update tracked users", err)
 	}
 

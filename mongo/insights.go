@@ -102,7 +102,7 @@ func (s *Store) applyInsights(ctx context.Context, evs []*cairn.Event) error {
 				{Key: "$setOnInsert", Value: bson.D{{Key: "hour", Value: bson.DateTime(c.hour)}, {Key: "type", Value: c.typ}, {Key: "sourceId", Value: c.src}}},
 			}).SetUpsert(true))
 	}
-	if _, err := s.collection(collInsightCounts).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if _, err := s.bulkWrite(ctx, s.collection(collInsightCounts), models); err != nil {
 		return storeError("update insight counters", err)
 	}
 	w := &s.insights

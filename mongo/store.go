@@ -131,9 +131,11 @@ type Store struct {
 
 	insights insightWriter // sketch updates (insights.go)
 
-	mu       sync.Mutex
-	indexed  bool // journey index created
-	ttlIndex bool // the TTL index does retention
+	mu          sync.Mutex
+	indexed     bool // journey index created
+	ttlIndex    bool // the TTL index does retention
+	serverKnown bool // isFerretDB has asked the server (bulk.go)
+	ferretDB    bool // the server is FerretDB
 }
 
 var _ cairn.EventStore = (*Store)(nil)
