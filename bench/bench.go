@@ -43,6 +43,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -111,6 +112,12 @@ type Options struct {
 	// funnel (defaults in insights.go).
 	InsightEvents, FunnelEvents int64
 	FunnelUsers                 int
+	// MongoURI, when set, adds the MongoDB phase (mongo.go, issue 14's
+	// target 5) against that server, on scratch databases it drops
+	// afterwards; OpenMongo opens Cairn's MongoDB store on database db of
+	// it (required with MongoURI; cmd/cairn provides it).
+	MongoURI  string
+	OpenMongo func(ctx context.Context, db string) (MongoTarget, error)
 }
 
 func (o *Options) setDefaults() {

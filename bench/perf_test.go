@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,45 @@ func TestSeriesOf(t *testing.T) {
 	}
 	if seriesOf(obs[:1], 5) != nil {
 		t.Error("one observation gave points")
+	}
+}
+
+func TestMongoTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mongo *mongoRows
+		value float64
+		met   bool
+	}{
+		{"not measured", nil, 0, false},
+		{"met", &mongoRows{raw: &Row{EventsPerSec: 1000}, store: &Row{EventsPerSec: 900}, serve: &Row{EventsPerSec: 800}, drain: 0.5}, 0.9, true},
+		{"slow writer", &mongoRows{raw: &Row{EventsPerSec: 1000}, store: &Row{EventsPerSec: 500}, serve: &Row{EventsPerSec: 800}, drain: 0.5}, 0.5, false},
+		{"backlog grew", &mongoRows{raw: &Row{EventsPerSec: 1000}, store: &Row{EventsPerSec: 900}, serve: &Row{EventsPerSec: 800}, drain: math.Inf(1)}, 0.9, false},
+		{"requests failed", &mongoRows{raw: &Row{EventsPerSec: 1000}, store: &Row{EventsPerSec: 900}, serve: &Row{EventsPerSec: 800, Non2xx: 3}, drain: 0.5}, 0.9, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &suite{rep: &Report{}}
+			s.perf.mongo = tc.mongo
+			s.mongoTarget()
+			if len(s.rep.Targets) != 1 {
+				t.Fatalf("targets %+v, want one", s.rep.Targets)
+			}
+			tg := s.rep.Targets[0]
+			if !strings.HasPrefix(tg.Name, "T5") || tg.Value < tc.value-1e-9 || tg.Value > tc.value+1e-9 || tg.Met != tc.met {
+				t.Errorf("target %+v, want T5 = %v met=%v", tg, tc.value, tc.met)
+			}
+		})
+	}
+}
+
+func TestWithDatabase(t *testing.T) {
+	for in, want := range map[string]string{
+		"mongodb://127.0.0.1:27017":                    "mongodb://127.0.0.1:27017/scratch",
+		"mongodb://u:p@h1,h2/cairn?replicaSet=rs0&w=1": "mongodb://u:p@h1,h2/scratch?replicaSet=rs0&w=1",
+	} {
+		got, err := withDatabase(in, "scratch")
+		if err != nil || got != want {
+			t.Errorf("withDatabase(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 }

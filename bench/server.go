@@ -45,13 +45,15 @@ func cleanEnv() []string {
 	return env
 }
 
-// startCairn runs `exe serve` on dataDir, on a free loopback port, and waits
-// until it listens. Its log goes to dataDir/../<name>.log.
-func startCairn(ctx context.Context, exe, dataDir, name string) (*process, error) {
+// startCairn runs `exe serve` on dataDir, on a free loopback port, with
+// the extra serve flags, and waits until it listens. Its log goes to
+// dataDir/../<name>.log.
+func startCairn(ctx context.Context, exe, dataDir, name string, extra ...string) (*process, error) {
 	// No access log: the no-op ceiling logs nothing either, and a line per
 	// request would measure the log file's disk, not Cairn.
 	args := []string{"serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", "0",
 		"--log-format", "json", "--log-level", "info", "--access-log", "false"}
+	args = append(args, extra...)
 	p := &process{logPath: filepath.Join(filepath.Dir(dataDir), name+".log")}
 	return p, p.start(ctx, exe, filepath.Dir(dataDir), args, func(line []byte) string {
 		var l struct {

@@ -74,6 +74,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	replay, err := s.replay(ctx)
 	s.check("spool replay", err)
 	s.check("insights", s.insights(ctx))
+	s.check("MongoDB", s.mongo(ctx))
 	s.targets(store, httpBatch, httpSingle, e2e, replay)
 	s.issue14Targets(store, e2e, replay)
 	if opts.Soak > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/bench"
 	cairnhttp "github.com/cairn-dev/cairn/http"
+	"github.com/cairn-dev/cairn/mongo"
 )
 
 // runBench is `cairn bench`: the benchmark suite (see package bench). With
@@ -38,9 +39,10 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&o.Dir, "dir", "", "work directory for data and server logs (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&out, "out", "bench-results.json", "file receiving the JSON report (- = stdout, \"\" = none)")
 	var only string
-	fs.StringVar(&only, "only", "", "run only these phases: insights")
+	fs.StringVar(&only, "only", "", "run only these phases: insights, or mongo (with --mongodb-uri)")
 	fs.Int64Var(&o.InsightEvents, "insight-events", 0, "events in the 90-day store of the trends and unique-user queries (default 10000000, 200000 with --quick)")
 	fs.Int64Var(&o.FunnelEvents, "funnel-events", 0, "events in the 30-day store of the funnel (default 1000000, 100000 with --quick)")
+	fs.StringVar(&o.MongoURI, "mongodb-uri", "", "add the MongoDB phase (target T5) against this server, on scratch databases dropped afterwards")
 	fs.StringVar(&noop, "noop-server", "", "internal: serve the no-op HTTP ceiling handler on this address")
 	fs.Usage = func() {} // -h prints the usage below; an error is one line
 	if err := fs.Parse(args); err != nil {
@@ -81,13 +83,27 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if o.OpenStoreWithoutInsights, err = benchStoreWithoutInsights(); err != nil { //nolint:contextcheck // the store (and its purge loop) outlives any caller context
 		return err
 	}
+	if o.MongoURI != "" {
+		o.OpenMongo = func(ctx context.Context, db string) (bench.MongoTarget, error) {
+			st, err := mongo.Open(ctx, mongo.Config{URI: o.MongoURI, Database: db}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return st, nil
+		}
+	}
 	run := bench.Run
 	switch only {
 	case "":
 	case "insights":
 		run = bench.RunInsights
+	case "mongo":
+		if o.MongoURI == "" {
+			return &configError{"--only mongo needs --mongodb-uri"}
+		}
+		run = bench.RunMongo
 	default:
-		return &configError{fmt.Sprintf("--only %q: the only choice is insights", only)}
+		return &configError{fmt.Sprintf("--only %q: the choices are insights and mongo", only)}
 	}
 	rep, err := run(ctx, o)
 	if rep == nil {
