@@ -65,6 +65,7 @@ func (o Options) withDefaults() Options {
 	if o.FlushSize <= 0 {
 		o.FlushSize = DefaultFlushSize
 	}
+	o.MaxFlushSize = max(o.MaxFlushSize, o.FlushSize)
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
 	}
@@ -207,10 +208,12 @@ func (p *Batcher) run(ctx context.Context) {
 	}
 }
 
-// fill reads source records into st until FlushSize events are staged or
-// the source is exhausted; it reports whether it reached the end.
+// fill reads source records into st until MaxFlushSize events are staged
+// or the source is exhausted; it reports whether it reached the end. (A
+// flush is due from FlushSize events on; what is already waiting beyond
+// that goes into the same write, up to MaxFlushSize.)
 func (p *Batcher) fill(st *staged) bool {
-	for len(st.events) < p.opts.FlushSize {
+	for len(st.events) < p.opts.MaxFlushSize {
 		rec, end, err := p.src.Next()
 		if errors.Is(err, io.EOF) {
 			return true

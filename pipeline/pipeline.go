@@ -41,6 +41,8 @@ import (
 const (
 	// DefaultFlushSize is the default FlushSize.
 	DefaultFlushSize = 500
+	// DefaultMaxFlushSize is the default MaxFlushSize of a Pipeline.
+	DefaultMaxFlushSize = 10_000
 	// DefaultFlushInterval is the default FlushInterval.
 	DefaultFlushInterval = time.Second
 	// DefaultMaxBacklog is the default MaxBacklog.
@@ -58,6 +60,14 @@ type Options struct {
 	// FlushSize is the number of waiting events that triggers a store write
 	// (DefaultFlushSize if zero).
 	FlushSize int
+	// MaxFlushSize is the most events one store write takes when more are
+	// already waiting (a backlog: after a burst, an outage, a restart):
+	// larger writes cost less per event (one read-modify-write per user
+	// and per counter for the whole write, fewer commits). Below FlushSize
+	// it is FlushSize. Zero means DefaultMaxFlushSize for a Pipeline and
+	// FlushSize for NewBatcher (a JetStream source, whose messages wait
+	// unacknowledged during a write).
+	MaxFlushSize int
 	// FlushInterval is the longest an event waits before a store write
 	// (DefaultFlushInterval if zero).
 	FlushInterval time.Duration
@@ -99,6 +109,9 @@ var (
 // wal.Open). New counts the events still waiting in the spool, so backlog
 // figures are right from the start; call Start to begin flushing.
 func New(w *wal.WAL, store cairn.EventStore, opts Options) (*Pipeline, error) {
+	if opts.MaxFlushSize == 0 {
+		opts.MaxFlushSize = DefaultMaxFlushSize
+	}
 	opts = opts.withDefaults()
 	p := &Pipeline{wal: w}
 	p.spool = newSpoolSource(w, opts.Logger)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -558,5 +559,35 @@ func TestCloseHonoursDeadline(t *testing.T) {
 	}
 	if c := w.Committed(); c.Offset > 8 {
 		t.Fatalf("committed %s although the store never synced", c)
+	}
+}
+
+// TestMaxFlushSize: a backlog already waiting goes to the store in writes
+// of MaxFlushSize events (the last one takes the rest), not FlushSize.
+func TestMaxFlushSize(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	e := setup(t, "", pipeline.Options{FlushSize: 100, MaxFlushSize: 1000, FlushInterval: 20 * time.Millisecond,
+		OnFlush: func(n int, _ time.Duration, err error) {
+			if err == nil {
+				mu.Lock()
+				sizes = append(sizes, n)
+				mu.Unlock()
+			}
+		}})
+	for i := range 25 {
+		if err := e.pipe.Ingest(context.Background(), events(fmt.Sprintf("m%d-", i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.pipe.Start()
+	waitFor(t, "drain", func() bool { return e.pipe.Stats().Backlog == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{1000, 1000, 500}) {
+		t.Errorf("store writes of %v events, want [1000 1000 500]", sizes)
+	}
+	if n, _ := e.store.CountEvents(context.Background()); n != 2500 {
+		t.Errorf("store has %d events, want 2500", n)
 	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
 	FlushSize       int
+	MaxFlushSize    int
 	FlushInterval   time.Duration
 	MaxBacklog      int64
 	EventTypes      []string
@@ -142,6 +143,14 @@ func settings() []setting {
 				return errors.New("must be an integer from 1 to 100000")
 			}
 			c.FlushSize = n
+			return nil
+		}},
+		{"max-flush-size", "CAIRN_MAX_FLUSH_SIZE", "10000", "most events one store write takes when a backlog waits (at least the flush size)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100000 {
+				return errors.New("must be an integer from 1 to 100000")
+			}
+			c.MaxFlushSize = n
 			return nil
 		}},
 		{"flush-interval", "CAIRN_FLUSH_INTERVAL", "1s", "longest an event waits before a store write", func(c *Config, v string) error {

@@ -70,6 +70,7 @@ func openSpool(dir string, cfg Config, logger *slog.Logger, onSync func(d time.D
 func newPipeline(spool *wal.WAL, store cairn.EventStore, cfg Config, logger *slog.Logger, onFlush func(events int, d time.Duration, err error)) (*pipeline.Pipeline, error) {
 	p, err := pipeline.New(spool, store, pipeline.Options{
 		FlushSize:      cfg.FlushSize,
+		MaxFlushSize:   cfg.MaxFlushSize,
 		FlushInterval:  cfg.FlushInterval,
 		MaxBacklog:     cfg.MaxBacklog,
 		DeadLetterPath: filepath.Join(cfg.DataDir, "deadletter.jsonl"),
