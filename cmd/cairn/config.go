@@ -137,22 +137,8 @@ func settings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
-		{"flush-size", "CAIRN_FLUSH_SIZE", "500", "events waiting that trigger a store write", func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 100000 {
-				return errors.New("must be an integer from 1 to 100000")
-			}
-			c.FlushSize = n
-			return nil
-		}},
-		{"max-flush-size", "CAIRN_MAX_FLUSH_SIZE", "10000", "most events one store write takes when a backlog waits (at least the flush size)", func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 100000 {
-				return errors.New("must be an integer from 1 to 100000")
-			}
-			c.MaxFlushSize = n
-			return nil
-		}},
+		{"flush-size", "CAIRN_FLUSH_SIZE", "500", "events waiting that trigger a store write", intSetter(100000, func(c *Config) *int { return &c.FlushSize })},
+		{"max-flush-size", "CAIRN_MAX_FLUSH_SIZE", "10000", "most events one store write takes when a backlog waits (at least the flush size)", intSetter(100000, func(c *Config) *int { return &c.MaxFlushSize })},
 		{"flush-interval", "CAIRN_FLUSH_INTERVAL", "1s", "longest an event waits before a store write", func(c *Config, v string) error {
 			d, err := parseDuration(v)
 			if err != nil || d < time.Millisecond {
@@ -223,14 +209,7 @@ func settings() []setting {
 			c.StoreCache = n
 			return nil
 		}},
-		{"store-compactions", "CAIRN_STORE_COMPACTIONS", strconv.Itoa(pebble.DefaultMaxCompactions), "embedded store: most concurrent compactions (each keeps a core busy)", func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 16 {
-				return errors.New("must be an integer from 1 to 16")
-			}
-			c.StoreCompactions = n
-			return nil
-		}},
+		{"store-compactions", "CAIRN_STORE_COMPACTIONS", strconv.Itoa(pebble.DefaultMaxCompactions), "embedded store: most concurrent compactions (each keeps a core busy)", intSetter(16, func(c *Config) *int { return &c.StoreCompactions })},
 		{"body-memory", "CAIRN_BODY_MEMORY", formatSize(cairnhttp.DefaultBodyMemory), "memory for request bodies being decoded, all requests together (e.g. 256MiB)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil || n < 32<<20 {
@@ -281,14 +260,7 @@ func settings() []setting {
 			c.NatsStream = v
 			return nil
 		}},
-		{"nats-replicas", "CAIRN_NATS_REPLICAS", strconv.Itoa(jetstream.DefaultReplicas), "stream replicas when creating it (1-5)", func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 5 {
-				return errors.New("must be an integer from 1 to 5")
-			}
-			c.NatsReplicas = n
-			return nil
-		}},
+		{"nats-replicas", "CAIRN_NATS_REPLICAS", strconv.Itoa(jetstream.DefaultReplicas), "stream replicas when creating it (1-5)", intSetter(5, func(c *Config) *int { return &c.NatsReplicas })},
 		{"nats-ack-timeout", "CAIRN_NATS_ACK_TIMEOUT", jetstream.DefaultAckTimeout.String(), "how long a request waits for the stream's acks (retrying) before 503", func(c *Config, v string) error {
 			d, err := parseDuration(v)
 			if err != nil || d < 10*time.Millisecond {
@@ -384,6 +356,21 @@ func settings() []setting {
 	}
 }
 
+// intSetter returns a setting's parser for an integer from 1 to hi into
+// the field of a Config.
+func intSetter(hi int, field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > hi {
+			return fmt.Errorf("must be an integer from 1 to %d", hi)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// durationSetter returns a setting's parser for a non-negative duration
+// into the field of a Config.
 func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := parseDuration(v)
