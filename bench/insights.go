@@ -403,14 +403,5 @@ func RunInsights(ctx context.Context, opts Options) (*Report, error) {
 	if opts.OpenStore == nil {
 		return nil, fmt.Errorf("bench: the store opener is required")
 	}
-	cleanup, err := opts.workDir()
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
-	start := time.Now()
-	s.check("insights", s.insights(ctx))
-	s.rep.DurationSec = time.Since(start).Seconds()
-	return s.rep, ctx.Err()
+	return runSuite(ctx, opts, func(ctx context.Context, s *suite) { s.check("insights", s.insights(ctx)) })
 }

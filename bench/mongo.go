@@ -209,15 +209,8 @@ func RunMongo(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Exe == "" {
 		return nil, fmt.Errorf("bench: the cairn binary is required")
 	}
-	cleanup, err := opts.workDir()
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
-	start := time.Now()
-	s.check("MongoDB", s.mongo(ctx))
-	s.mongoTarget()
-	s.rep.DurationSec = time.Since(start).Seconds()
-	return s.rep, ctx.Err()
+	return runSuite(ctx, opts, func(ctx context.Context, s *suite) {
+		s.check("MongoDB", s.mongo(ctx))
+		s.mongoTarget()
+	})
 }

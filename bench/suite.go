@@ -54,6 +54,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.OpenStore == nil || opts.OpenIngester == nil {
 		return nil, fmt.Errorf("bench: the store and ingester openers are required")
 	}
+	return runSuite(ctx, opts, func(ctx context.Context, s *suite) { s.all(ctx) })
+}
+
+// runSuite makes the work directory, runs phases on a new suite and
+// returns its report, timed. A phase's failure is in Report.Errors.
+func runSuite(ctx context.Context, opts Options, phases func(ctx context.Context, s *suite)) (*Report, error) {
 	cleanup, err := opts.workDir()
 	if err != nil {
 		return nil, err
@@ -61,7 +67,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer cleanup()
 	s := &suite{opts: opts, rep: &Report{StartedAt: time.Now().UTC(), Quick: opts.Quick, Machine: machine()}}
 	start := time.Now()
+	phases(ctx, s)
+	s.rep.DurationSec = time.Since(start).Seconds()
+	return s.rep, ctx.Err()
+}
 
+// all runs every phase of the suite.
+func (s *suite) all(ctx context.Context) {
+	opts := s.opts
 	store, err := s.storeCeiling(ctx)
 	s.check("store ceiling", err)
 	httpBatch, httpSingle, err := s.httpCeiling(ctx)
@@ -84,8 +97,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		s.check("soak", s.soak(ctx, rate))
 	}
-	s.rep.DurationSec = time.Since(start).Seconds()
-	return s.rep, ctx.Err()
 }
 
 func (s *suite) check(phase string, err error) {
