@@ -117,6 +117,22 @@ func TestSeriesOf(t *testing.T) {
 	}
 }
 
+// TestFlatnessNotMeasured: a series too coarse to compare its fifths is
+// reported as a miss that says so, not left out.
+func TestFlatnessNotMeasured(t *testing.T) {
+	s := &suite{opts: Options{}, rep: &Report{Series: []SeriesPoint{{Stored: 1000, EventsPerSec: 10}, {Stored: 2000, EventsPerSec: 10}}}}
+	s.issue14Targets(nil, nil, nil)
+	for _, tg := range s.rep.Targets {
+		if strings.HasPrefix(tg.Name, "T4 cost per event flat") {
+			if tg.Met || !strings.Contains(tg.Detail, "not measured: the series has 2 points") {
+				t.Errorf("flatness target %+v, want a miss saying the series is too short", tg)
+			}
+			return
+		}
+	}
+	t.Errorf("no flatness target in %+v", s.rep.Targets)
+}
+
 func TestMongoTarget(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
