@@ -205,6 +205,9 @@ type Row struct {
 	Note string `json:"note,omitempty"`
 }
 
+// Failed returns the phase's failed requests (Non2xx + Errors).
+func (r *Row) Failed() int64 { return r.Non2xx + r.Errors }
+
 // SoakSample is one observation of the server during the soak phase.
 type SoakSample struct {
 	ElapsedSec float64 `json:"elapsedSec"`
@@ -282,7 +285,7 @@ func (r *Report) Markdown() string {
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", row.Name, row.Setup,
 			num(row.EventsPerSec, 0), num(row.RequestsPerSec, 0), num(row.P50Ms, 2), num(row.P99Ms, 2),
-			num(row.P999Ms, 2), num(row.MaxMs, 1), num(row.RSSMB, 0), row.Non2xx+row.Errors, row.Note)
+			num(row.P999Ms, 2), num(row.MaxMs, 1), num(row.RSSMB, 0), row.Failed(), row.Note)
 	}
 	if len(r.Targets) > 0 {
 		b.WriteString("\n| Target | Measured | Goal | Met |\n|---|---:|---|---|\n")

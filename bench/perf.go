@@ -233,17 +233,14 @@ func pageJourney(ctx context.Context, base, cookie, user string) (int64, time.Du
 // issue14Targets adds the targets of issue 14 (each a ratio or a bound
 // from this run) to the report. in holds the issue 6 rows they build on.
 func (s *suite) issue14Targets(store *Row, e2e *e2eRows, replay *Row) {
-	add := func(name string, value float64, unit, goal string, met bool, detail string) {
-		s.rep.Targets = append(s.rep.Targets, Target{Name: name, Value: value, Unit: unit, Goal: goal, Met: met, Detail: detail})
-	}
+	add := s.addTarget
 	pr := &s.perf
 	if e2e == nil {
 		e2e = &e2eRows{}
 	}
-	failed := func(r *Row) int64 { return r.Non2xx + r.Errors }
 	if b := e2e.batch; b != nil && pr.httpJSON != nil && pr.httpJSON.EventsPerSec > 0 {
 		r := sustained(b) / pr.httpJSON.EventsPerSec
-		add(fmt.Sprintf("T1 batched durable ingest vs HTTP+JSON ceiling (%v, stored rate)", s.opts.SustainDuration), r, "×", "≥ 0.70", r >= 0.70 && failed(b) == 0,
+		add(fmt.Sprintf("T1 batched durable ingest vs HTTP+JSON ceiling (%v, stored rate)", s.opts.SustainDuration), r, "×", "≥ 0.70", r >= 0.70 && b.Failed() == 0,
 			fmt.Sprintf("%.0f / %.0f events/s; acknowledged %.0f", sustained(b), pr.httpJSON.EventsPerSec, b.EventsPerSec))
 	}
 	fixedTarget := func(name string, r, noop *Row) {
@@ -251,8 +248,8 @@ func (s *suite) issue14Targets(store *Row, e2e *e2eRows, replay *Row) {
 			return
 		}
 		ratio := r.P99Ms / noop.P99Ms
-		add(name, r.P99Ms, "ms", "p99 ≤ 5 ms and ≤ 2× the no-op server's", r.P99Ms <= 5 && ratio <= 2 && failed(r) == 0 && r.RequestsPerSec >= 0.95*s.opts.FixedRate,
-			fmt.Sprintf("%.1f× no-op p99 %.2f ms; p99.9 %.2f ms, max %.1f ms; %.0f req/s, %d failed", ratio, noop.P99Ms, r.P999Ms, r.MaxMs, r.RequestsPerSec, failed(r)))
+		add(name, r.P99Ms, "ms", "p99 ≤ 5 ms and ≤ 2× the no-op server's", r.P99Ms <= 5 && ratio <= 2 && r.Failed() == 0 && r.RequestsPerSec >= 0.95*s.opts.FixedRate,
+			fmt.Sprintf("%.1f× no-op p99 %.2f ms; p99.9 %.2f ms, max %.1f ms; %.0f req/s, %d failed", ratio, noop.P99Ms, r.P999Ms, r.MaxMs, r.RequestsPerSec, r.Failed()))
 	}
 	fixedTarget(fmt.Sprintf("T2 single events at %.0f req/s, fresh store", s.opts.FixedRate), e2e.fixed, pr.noopFixed)
 	fixedTarget(fmt.Sprintf("T2 single events at %.0f req/s, %v right after a %v batched burst", s.opts.FixedRate, s.opts.AfterBurstDuration, s.opts.BurstDuration), pr.afterBurst, pr.noopAfterBurst)
@@ -265,8 +262,8 @@ func (s *suite) issue14Targets(store *Row, e2e *e2eRows, replay *Row) {
 			add("T3 journey p99 (limit 100) in the server, under ingest at half max", pr.journeyServerP99, "ms (bucket bound)", "≤ 2 ms", pr.journeyServerP99 <= 2,
 				fmt.Sprintf("%s%.1f%% within 2 ms (from /metrics)", stored, pr.journeyServer2ms*100))
 		}
-		add("T3 journey p99 (limit 100) through HTTP, under ingest at half max", j.P99Ms, "ms", "≤ 5 ms", j.P99Ms <= 5 && failed(j) == 0,
-			fmt.Sprintf("%sp99.9 %.2f ms, %.0f req/s, %d failed", stored, j.P999Ms, j.RequestsPerSec, failed(j)))
+		add("T3 journey p99 (limit 100) through HTTP, under ingest at half max", j.P99Ms, "ms", "≤ 5 ms", j.P99Ms <= 5 && j.Failed() == 0,
+			fmt.Sprintf("%sp99.9 %.2f ms, %.0f req/s, %d failed", stored, j.P999Ms, j.RequestsPerSec, j.Failed()))
 	}
 	if bj := pr.bigJourney; bj != nil {
 		add(fmt.Sprintf("T3 %d-event journey paged end to end", s.opts.BigJourneyEvents), bj.EventsPerSec, "events/s", "≥ 200,000 events/s", bj.EventsPerSec >= 200000, bj.Note)
@@ -311,10 +308,7 @@ func storedEvents(ctx context.Context, base string) (int64, error) {
 // mongoTarget adds issue 14's target 5 from the MongoDB phase (or says it
 // was not measured).
 func (s *suite) mongoTarget() {
-	add := func(name string, value float64, unit, goal string, met bool, detail string) {
-		s.rep.Targets = append(s.rep.Targets, Target{Name: name, Value: value, Unit: unit, Goal: goal, Met: met, Detail: detail})
-	}
-	failed := func(r *Row) int64 { return r.Non2xx + r.Errors }
+	add := s.addTarget
 	pr := &s.perf
 	switch m := pr.mongo; {
 	case m == nil && s.opts.MongoURI != "":
@@ -323,11 +317,11 @@ func (s *suite) mongoTarget() {
 		add("T5 MongoDB store writer vs raw insertMany", 0, "×", "≥ 0.80", false, "not measured: run with --mongodb-uri to add the MongoDB phase")
 	case m.raw.EventsPerSec > 0:
 		r := m.store.EventsPerSec / m.raw.EventsPerSec
-		bounded := m.serve != nil && m.drain <= 2 && failed(m.serve) == 0
+		bounded := m.serve != nil && m.drain <= 2 && m.serve.Failed() == 0
 		detail := fmt.Sprintf("%.0f / %.0f events/s, a b b a", m.store.EventsPerSec, m.raw.EventsPerSec)
 		if m.serve != nil {
 			detail += fmt.Sprintf("; cairn serve at %.0f events/s: backlog peak %d, %s, %d failed",
-				m.serve.EventsPerSec, m.maxBacklog, m.drainNote, failed(m.serve))
+				m.serve.EventsPerSec, m.maxBacklog, m.drainNote, m.serve.Failed())
 		}
 		add("T5 MongoDB store writer vs raw insertMany", r, "×", "≥ 0.80, backlog bounded at 0.8 × insertMany", r >= 0.80 && bounded, detail)
 	}
