@@ -18,7 +18,7 @@ func (s *Store) InsertRaw(ctx context.Context, events []cairn.Event) error {
 	defer cancel()
 	docs := make([]any, len(events))
 	for i := range events {
-		doc, err := appendEventDocument(make([]byte, 0, 192+len(events[i].Payload)), &events[i])
+		doc, err := eventDocument(&events[i])
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", events[i].EventID, err)
 		}

@@ -65,7 +65,7 @@ func (s *Store) isFerretDB(ctx context.Context) bool {
 	s.serverKnown, s.ferretDB = true, ferret
 	s.mu.Unlock()
 	if ferret {
-		s.log.Info("the server is FerretDB: bulk writes go in commands of at most 32 models", "ferretdb_version", info["ferretdbVersion"])
+		s.log.Info("the server is FerretDB: bulk writes split into smaller commands", "max_models", ferretBulkLimit, "ferretdb_version", info["ferretdbVersion"])
 	}
 	return ferret
 }

@@ -29,16 +29,16 @@ const (
 // errPermanent marks an event that can never be turned into a document.
 var errPermanent = errors.New("event cannot be stored in MongoDB")
 
-// appendEventDocument appends the BSON document for e to dst:
+// eventDocument returns the BSON document for e:
 //
 //	{_id: eventId, userId, sessionId, type, [sourceId], [anonymousId], payload: {...}, occurredAt: Date, receivedAt: Date}
 //
 // sourceId and anonymousId are present only when not empty, so seed-API
 // events keep the seed's document shape. Payload keys are escaped with
-// escapeKey. An error wrapping errPermanent
-// means the event can never be stored.
-func appendEventDocument(dst []byte, e *cairn.Event) ([]byte, error) {
-	start := len(dst)
+// escapeKey. An error wrapping errPermanent means the event can never be
+// stored.
+func eventDocument(e *cairn.Event) ([]byte, error) {
+	dst := make([]byte, 0, 192+len(e.Payload)) // the fields, plus the payload
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendStringElement(dst, "_id", e.EventID)
 	dst = bsoncore.AppendStringElement(dst, "userId", e.UserID)
@@ -52,15 +52,15 @@ func appendEventDocument(dst []byte, e *cairn.Event) ([]byte, error) {
 	}
 	var err error
 	if dst, err = appendPayload(dst, e.Payload); err != nil {
-		return dst[:start], err
+		return nil, err
 	}
 	dst = bsoncore.AppendDateTimeElement(dst, "occurredAt", e.OccurredAt.UnixMilli())
 	dst = bsoncore.AppendDateTimeElement(dst, "receivedAt", e.ReceivedAt.UnixMilli())
 	if dst, err = bsoncore.AppendDocumentEnd(dst, idx); err != nil {
-		return dst[:start], fmt.Errorf("end document: %w", err)
+		return nil, fmt.Errorf("end document: %w", err)
 	}
-	if n := len(dst) - start; n > maxDocumentBytes {
-		return dst[:start], fmt.Errorf("%w: document is %d bytes, over MongoDB's 16 MiB limit", errPermanent, n)
+	if n := len(dst); n > maxDocumentBytes {
+		return nil, fmt.Errorf("%w: document is %d bytes, over MongoDB's 16 MiB limit", errPermanent, n)
 	}
 	return dst, nil
 }

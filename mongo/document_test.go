@@ -62,7 +62,7 @@ func FuzzPayloadRoundTrip(f *testing.F) {
 		}
 		ev := cairn.Event{EventID: "e", UserID: "u", SessionID: "s", Type: "t", Payload: json.RawMessage(payload),
 			OccurredAt: time.UnixMilli(1e12).UTC(), ReceivedAt: time.UnixMilli(1e12 + 5).UTC()}
-		doc, err := appendEventDocument(nil, &ev)
+		doc, err := eventDocument(&ev)
 		if err != nil {
 			return // rejected permanently (depth)
 		}
@@ -84,7 +84,7 @@ func FuzzPayloadRoundTrip(f *testing.F) {
 }
 
 func FuzzDecodeEvent(f *testing.F) {
-	doc, _ := appendEventDocument(nil, &cairn.Event{EventID: "e", Payload: json.RawMessage(`{"a":[1,{"b":2}]}`)})
+	doc, _ := eventDocument(&cairn.Event{EventID: "e", Payload: json.RawMessage(`{"a":[1,{"b":2}]}`)})
 	f.Add(doc)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = decodeEvent(bson.Raw(b)) // must not panic

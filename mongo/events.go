@@ -41,7 +41,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []cairn.Event) (cairn.I
 			res.Duplicates++
 			continue
 		}
-		doc, err := appendEventDocument(make([]byte, 0, 192+len(e.Payload)), e)
+		doc, err := eventDocument(e)
 		if err != nil {
 			if errors.Is(err, errPermanent) {
 				res.Rejected = append(res.Rejected, cairn.RejectedEvent{Event: *e, Reason: err.Error()})
