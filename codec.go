@@ -3,6 +3,7 @@ package cairn
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -55,54 +56,71 @@ func (e *Event) AppendBinary(b []byte) []byte {
 }
 
 // DecodeBinary decodes one event from the front of b and returns the rest.
-// The event's strings and payload are copies, so b may be reused.
+// The event's strings and payload are copies, so b may be reused. All the
+// strings of one event share one allocation (and the payload another): a
+// journey page decodes up to a thousand events, and six allocations per
+// event were a fifth of the CPU spent paging a long journey, most of it
+// in the garbage collector.
 func (e *Event) DecodeBinary(b []byte) ([]byte, error) {
 	if len(b) == 0 || (b[0] != binaryVersion1 && b[0] != binaryVersion2) {
 		return nil, ErrBadEncoding
 	}
 	version := b[0]
-	b = b[1:]
+	rest := b[1:]
+	// The spans of the strings within b, in field order: eventId, userId,
+	// sessionId, type, then (version 2) sourceId and anonymousId.
+	var spans [6][]byte
+	nstr, total := 4, 0
 	var ok bool
-	if e.EventID, b, ok = readString(b); !ok {
+	for i := range 4 {
+		if spans[i], rest, ok = stringSpan(rest); !ok {
+			return nil, ErrBadEncoding
+		}
+		total += len(spans[i])
+	}
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)-k) {
 		return nil, ErrBadEncoding
 	}
-	if e.UserID, b, ok = readString(b); !ok {
-		return nil, ErrBadEncoding
-	}
-	if e.SessionID, b, ok = readString(b); !ok {
-		return nil, ErrBadEncoding
-	}
-	if e.Type, b, ok = readString(b); !ok {
-		return nil, ErrBadEncoding
-	}
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, ErrBadEncoding
-	}
-	e.Payload = append([]byte(nil), b[k:k+int(n)]...)
-	b = b[k+int(n):]
-	occ, k := binary.Varint(b)
+	payload := rest[k : k+int(n)]
+	rest = rest[k+int(n):]
+	occ, k := binary.Varint(rest)
 	if k <= 0 {
 		return nil, ErrBadEncoding
 	}
-	b = b[k:]
-	rec, k := binary.Varint(b)
+	rest = rest[k:]
+	rec, k := binary.Varint(rest)
 	if k <= 0 {
 		return nil, ErrBadEncoding
 	}
+	rest = rest[k:]
+	if version == binaryVersion2 {
+		nstr = 6
+		for i := 4; i < 6; i++ {
+			if spans[i], rest, ok = stringSpan(rest); !ok {
+				return nil, ErrBadEncoding
+			}
+			total += len(spans[i])
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, sp := range spans[:nstr] {
+		sb.Write(sp)
+	}
+	all := sb.String()
+	var strs [6]string
+	off := 0
+	for i, sp := range spans[:nstr] {
+		strs[i] = all[off : off+len(sp)]
+		off += len(sp)
+	}
+	e.EventID, e.UserID, e.SessionID, e.Type = strs[0], strs[1], strs[2], strs[3]
+	e.SourceID, e.AnonymousID = strs[4], strs[5]
+	e.Payload = append([]byte(nil), payload...)
 	e.OccurredAt = time.UnixMilli(occ).UTC()
 	e.ReceivedAt = time.UnixMilli(rec).UTC()
-	b = b[k:]
-	e.SourceID, e.AnonymousID = "", ""
-	if version == binaryVersion2 {
-		if e.SourceID, b, ok = readString(b); !ok {
-			return nil, ErrBadEncoding
-		}
-		if e.AnonymousID, b, ok = readString(b); !ok {
-			return nil, ErrBadEncoding
-		}
-	}
-	return b, nil
+	return rest, nil
 }
 
 // AppendBatch appends the binary encoding of events to b.
@@ -152,10 +170,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func readString(b []byte) (string, []byte, bool) {
+// stringSpan returns the bytes of the string at the front of b (uvarint
+// length, then the bytes) and the rest of b.
+func stringSpan(b []byte) ([]byte, []byte, bool) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)-k) {
-		return "", nil, false
+		return nil, nil, false
 	}
-	return string(b[k : k+int(n)]), b[k+int(n):], true
+	return b[k : k+int(n)], b[k+int(n):], true
 }

@@ -468,7 +468,9 @@ func (s *Store) Journey(ctx context.Context, q cairn.JourneyQuery) (*cairn.Journ
 			return nil, err
 		}
 	}
-	page := &cairn.JourneyPage{Events: []cairn.Event{}, MergedIDs: merged}
+	// Room for a full page up to 256 events (a 1000-event page then grows
+	// twice, not ten times; a short journey does not pay for 1000).
+	page := &cairn.JourneyPage{Events: make([]cairn.Event, 0, min(q.Limit, 256)), MergedIDs: merged}
 	ids := append([]string{q.UserID}, merged...)
 	var heads mergeHeap
 	defer func() {
