@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,8 +236,10 @@ func pageJourney(ctx context.Context, base, cookie, user string) (int64, time.Du
 // client twice the server's CPU per event, on the cores the server runs on.
 func readJourneyPage(data []byte) (events int, next string, err error) {
 	dec := jsontext.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return 0, "", fmt.Errorf("not a JSON object: %v", err)
+	if tok, err := dec.ReadToken(); err != nil {
+		return 0, "", err
+	} else if tok.Kind() != '{' {
+		return 0, "", errors.New("not a JSON object")
 	}
 	sawEvents := false
 	for dec.PeekKind() != '}' {
@@ -246,8 +249,10 @@ func readJourneyPage(data []byte) (events int, next string, err error) {
 		}
 		switch name.String() {
 		case "events":
-			if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
-				return 0, "", fmt.Errorf("events is not an array: %v", err)
+			if tok, err := dec.ReadToken(); err != nil {
+				return 0, "", err
+			} else if tok.Kind() != '[' {
+				return 0, "", errors.New("events is not an array")
 			}
 			for dec.PeekKind() != ']' {
 				if dec.PeekKind() != '{' {
@@ -271,10 +276,10 @@ func readJourneyPage(data []byte) (events int, next string, err error) {
 			case 'n':
 			case '"':
 				if next = tok.String(); next == "" {
-					return 0, "", fmt.Errorf("empty nextCursor")
+					return 0, "", errors.New("empty nextCursor")
 				}
 			default:
-				return 0, "", fmt.Errorf("nextCursor is neither a string nor null")
+				return 0, "", errors.New("nextCursor is neither a string nor null")
 			}
 		default:
 			if err := dec.SkipValue(); err != nil {
@@ -285,11 +290,11 @@ func readJourneyPage(data []byte) (events int, next string, err error) {
 	if _, err := dec.ReadToken(); err != nil {
 		return 0, "", err
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
-		return 0, "", fmt.Errorf("data after the page object")
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return 0, "", errors.New("data after the page object")
 	}
 	if !sawEvents {
-		return 0, "", fmt.Errorf("no events array")
+		return 0, "", errors.New("no events array")
 	}
 	return events, next, nil
 }
