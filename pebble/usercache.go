@@ -1,5 +1,7 @@
 package pebble
 
+import "strings"
+
 // userCache keeps, for the users InsertEvents saw last, what it would
 // otherwise read back from the store for each of them on every batch: the
 // encoded tracked-user record 'I' 't' and the erasure marker 'I' 'x'. A
@@ -68,7 +70,10 @@ func (c *userCache) put(user string, u cachedUser) {
 	if prev, ok := c.cur[user]; ok {
 		c.curBytes -= entrySize(user, prev)
 	}
-	c.cur[user] = u
+	// A copy of the key: user is usually a decoded event's id, which shares
+	// one allocation with the event's other strings (cairn.Event.DecodeBinary),
+	// and entrySize counts only len(user).
+	c.cur[strings.Clone(user)] = u
 	c.curBytes += entrySize(user, u)
 	if c.curBytes > c.half {
 		c.old, c.cur, c.curBytes = c.cur, make(map[string]cachedUser, len(c.cur)), 0
