@@ -47,11 +47,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.admit(); err != nil {
-		s.reject(err, 1)
+		srcID := ""
 		if src != nil {
-			s.sourceEvents(src.ID, SourceUnavailable, 1)
+			srcID = src.ID
 		}
-		s.writeError(w, r, err)
+		s.refuseUnavailable(w, r, err, srcID, 1)
 		return
 	}
 	lease := s.newLease(r)
@@ -88,6 +88,17 @@ func (s *Server) admit() error {
 		return a.Admit()
 	}
 	return nil
+}
+
+// refuseUnavailable answers a request whose n events the Ingester refused
+// (or would refuse, Admit) with err, counting them as rejected and, when
+// srcID is not empty, as unavailable for that source.
+func (s *Server) refuseUnavailable(w http.ResponseWriter, r *http.Request, err error, srcID string, n int) {
+	s.reject(err, n)
+	if srcID != "" {
+		s.sourceEvents(srcID, SourceUnavailable, n)
+	}
+	s.writeError(w, r, err)
 }
 
 // eventsSource returns the source whose write key a POST /events request

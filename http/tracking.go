@@ -76,8 +76,7 @@ func (s *Server) handleTracking(w http.ResponseWriter, r *http.Request) {
 	// application/x-www-form-urlencoded. The body's memory comes from the
 	// server's bodyBudget, as for POST /events, until the events are durable.
 	if err := s.admit(); err != nil {
-		s.reject(err, 1)
-		s.writeError(w, r, err)
+		s.refuseUnavailable(w, r, err, "", 1) // the write key may be in the body
 		return
 	}
 	lease := s.newLease(r)
@@ -153,11 +152,7 @@ func (s *Server) ingestForSource(w http.ResponseWriter, r *http.Request, src *ca
 		if errors.Is(err, context.Canceled) {
 			return false // client went away; nothing acknowledged
 		}
-		s.reject(err, len(events))
-		if id != "" {
-			s.sourceEvents(id, SourceUnavailable, len(events))
-		}
-		s.writeError(w, r, err)
+		s.refuseUnavailable(w, r, err, id, len(events))
 		return false
 	}
 	if id != "" {
