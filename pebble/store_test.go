@@ -27,16 +27,20 @@ var userCacheSizes = []struct {
 	size int
 }{{"DefaultCache", 0}, {"TinyCache", 300}, {"NoCache", -1}}
 
+// openWithUserCache opens a store in a temporary directory with a user
+// cache of size bytes (Options.UserCacheSize).
+func openWithUserCache(t *testing.T, size int) *pebble.Store {
+	s, err := pebble.Open(t.TempDir(), pebble.Options{UserCacheSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestTrackedUsersConformance(t *testing.T) {
 	for _, c := range userCacheSizes {
 		t.Run(c.name, func(t *testing.T) {
-			storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore {
-				s, err := pebble.Open(t.TempDir(), pebble.Options{UserCacheSize: c.size})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			})
+			storetest.RunTrackedUsers(t, func(t *testing.T) storetest.IdentityStore { return openWithUserCache(t, c.size) })
 		})
 	}
 }
@@ -125,13 +129,7 @@ func TestReopenKeepsIdentity(t *testing.T) {
 func TestEraseConformance(t *testing.T) {
 	for _, c := range userCacheSizes {
 		t.Run(c.name, func(t *testing.T) {
-			storetest.RunErase(t, func(t *testing.T) storetest.EraseStore {
-				s, err := pebble.Open(t.TempDir(), pebble.Options{UserCacheSize: c.size})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			})
+			storetest.RunErase(t, func(t *testing.T) storetest.EraseStore { return openWithUserCache(t, c.size) })
 		})
 	}
 }
